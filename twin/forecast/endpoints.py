@@ -82,3 +82,19 @@ def endpoint_to_model_scale(name: str, values: np.ndarray | float) -> np.ndarray
     off = LOG_OFFSET[name]
     v = np.asarray(values, dtype=np.float64)
     return v if off is None else np.log(np.maximum(v, 0.0) + off)
+
+#: Observation noise of the virtual ward (and the likelihood calibration assumes):
+#: ("sd", x) additive Gaussian SD in natural units, ("cv", x) multiplicative log-normal.
+OBS_NOISE: dict[str, tuple[str, float]] = {
+    "sbp_mmhg": ("sd", 5.0),
+    "dbp_mmhg": ("sd", 5.0),
+    "map_mmhg": ("sd", 4.0),
+    "hr_bpm": ("sd", 3.0),
+    "angII_pg_per_ml": ("cv", 0.15),
+    "pra_ng_per_ml_per_h": ("cv", 0.15),
+    "angI_pg_per_ml": ("cv", 0.15),
+    "renin_pg_per_ml": ("cv", 0.15),
+    "ang17_pg_per_ml": ("cv", 0.15),
+    "diacid_ng_per_ml": ("cv", 0.15),
+    "ace_inhibition_pct": ("sd", 5.0),
+}
