@@ -7,10 +7,9 @@ differentiable simulator, plus a Laplace approximation of the posterior (Gauss-N
 Hessian from a finite-difference Jacobian, one batched simulation).
 
 Likelihood: each observation on the model scale (log for concentrations) with the ward's
-noise (``OBS_NOISE``: SD 5 mmHg cuff, 15 % CV labs). Personal pre-treatment values the
-scenario does not give are first estimated from the observations taken before the first
-dose (mean for pressures and heart rate, geometric mean for labs) and set as the scenario's
-baseline, so the untreated steady state matches them.
+noise (``OBS_NOISE``: SD 5 mmHg cuff, 15 % CV labs). The personal baselines are among the
+parameters (``map_baseline``, ``angII_baseline``, ...); when the scenario already gives a
+measured baseline, that multiplier's prior is centred on the given value instead.
 """
 
 from __future__ import annotations
@@ -25,11 +24,10 @@ import torch
 
 from twin.cohort import ParameterPrior, default_prior
 from twin.forecast.endpoints import INDEX, LOG_OFFSET, OBS_NOISE
-from twin.forecast.features import dose_schedule, per_endpoint
+from twin.forecast.features import per_endpoint
 from twin.forecast.observations import Observation, validate_observations
 
 GRID_STEP_H = 0.5
-BASELINE_NAMES = ("sbp_mmhg", "dbp_mmhg", "hr_bpm", "angII_pg_per_ml", "pra_ng_per_ml_per_h")
 
 
 @dataclass
@@ -74,27 +72,29 @@ class CalibratedPatient:
             return simulate([self.scenario] * len(vals), times_h, overrides=ov)
 
 
-def estimate_baseline(observations: Sequence[Observation], scenario: Any) -> Any:
-    """The scenario with personal baseline values estimated from pre-treatment observations
-    (values the scenario already gives are kept)."""
-    from twin.scenario import BASELINE_RANGES
+#: Which multiplier a measured personal baseline in the scenario pins down.
+BASELINE_PARAMETER = {
+    "sbp_mmhg": "map_baseline", "dbp_mmhg": "map_baseline", "hr_bpm": "hr_baseline",
+    "angII_pg_per_ml": "angII_baseline", "angI_pg_per_ml": "angI_baseline",
+    "renin_pg_per_ml": "renin_baseline", "pra_ng_per_ml_per_h": "renin_baseline",
+}
+GIVEN_BASELINE_SD = 0.05  # SD(log) of a multiplier whose baseline the scenario gives
 
-    doses = dose_schedule(scenario, 1e9)
-    first = doses[0, 0] if len(doses) else np.inf
+
+def personal_prior(prior: ParameterPrior, scenario: Any) -> ParameterPrior:
+    """The prior for this scenario: a multiplier whose personal baseline the scenario already
+    gives is centred on 1 (the given value) with SD(log) 0.05 instead of the cohort spread."""
     base = dict(getattr(scenario, "baseline", {}) or {})
-    groups: dict[str, list[float]] = {}
-    for o in observations:
-        if o.time_h < first and o.endpoint in BASELINE_NAMES:
-            groups.setdefault(o.endpoint, []).append(float(o.value))
-    for name, vals in groups.items():
-        if name in base:
-            continue
-        v = np.asarray(vals)
-        est = float(np.exp(np.log(np.maximum(v, 1e-6)).mean())) if LOG_OFFSET[name] else v.mean()
-        base[name] = float(np.clip(est, *BASELINE_RANGES[name]))
-    if "sbp_mmhg" in base and "dbp_mmhg" in base and base["sbp_mmhg"] < base["dbp_mmhg"] + 10:
-        base["dbp_mmhg"] = base["sbp_mmhg"] - 10.0
-    return replace(scenario, baseline=base) if base != dict(scenario.baseline) else scenario
+    pinned = {BASELINE_PARAMETER[k] for k in base if k in BASELINE_PARAMETER}
+    if "sbp_mmhg" in base and "dbp_mmhg" in base:
+        pinned.add("pulse_pressure")
+    if not pinned:
+        return prior
+    center, sd = prior.center.copy(), prior.sd.copy()
+    for j, n in enumerate(prior.names):
+        if n in pinned:
+            center[j], sd[j] = 0.0, GIVEN_BASELINE_SD
+    return replace(prior, center=center, sd=sd)
 
 
 @dataclass
@@ -146,11 +146,14 @@ def _residuals(sim: Any, ot: _ObsTensors, rep: int = 1) -> torch.Tensor:
     return out
 
 
-def _natural(prior: ParameterPrior, u: torch.Tensor) -> torch.Tensor:
-    c, sd = torch.as_tensor(prior.center), torch.as_tensor(prior.sd)
+def _natural(priors: Sequence[ParameterPrior], u: torch.Tensor) -> torch.Tensor:
+    """Whitened ``u [R * B, P]`` -> parameter values with each patient's prior (tiled R times)."""
+    rep = u.shape[0] // len(priors)
+    c = torch.as_tensor(np.stack([p.center for p in priors])).repeat(rep, 1)
+    sd = torch.as_tensor(np.stack([p.sd for p in priors])).repeat(rep, 1)
     x = c + sd * u
-    x = torch.where(torch.as_tensor(prior.log.astype(bool)), torch.exp(x), x)
-    lo, hi = torch.as_tensor(prior.lower), torch.as_tensor(prior.upper)
+    x = torch.where(torch.as_tensor(priors[0].log.astype(bool)), torch.exp(x), x)
+    lo, hi = torch.as_tensor(priors[0].lower), torch.as_tensor(priors[0].upper)
     return torch.minimum(torch.maximum(x, lo), hi)
 
 
@@ -166,7 +169,8 @@ def calibrate_many(
     t0 = time.perf_counter()
     prior = prior or default_prior()
     obs_list = [validate_observations(o) for o, _ in items]
-    scens = [estimate_baseline(o, s) for o, (_, s) in zip(obs_list, items, strict=True)]
+    scens = [s for _, s in items]
+    priors = [personal_prior(prior, s) for s in scens]
     t_end = max(o[-1].time_h for o in obs_list)
     grid = np.arange(0.0, t_end + 2 * GRID_STEP_H, GRID_STEP_H)
     ot = _obs_tensors(obs_list, len(grid))
@@ -174,7 +178,7 @@ def calibrate_many(
     u = torch.zeros(nb, npar, dtype=torch.float64, requires_grad=True)
 
     def sim_at(uu: torch.Tensor, scenarios: list[Any]) -> Any:
-        theta = _natural(prior, uu)
+        theta = _natural(priors, uu)
         ov = {n: theta[:, j] for j, n in enumerate(prior.names)}
         return simulate(scenarios, grid, overrides=ov)
 
@@ -200,13 +204,13 @@ def calibrate_many(
         r_map = _residuals(sim_at(u_map, scens), ot)[0]
     per_patient = torch.zeros(nb, dtype=torch.float64).index_add_(0, ot.b, r_map**2)
     per_patient = 0.5 * per_patient + 0.5 * (u_map**2).sum(1)
-    covs = _laplace(prior, u_map, scens, ot, sim_at) if laplace and npar else \
+    covs = _laplace(u_map, scens, ot, sim_at) if laplace and npar else \
         [np.eye(npar) for _ in range(nb)]
     seconds = (time.perf_counter() - t0) / nb
-    theta = _natural(prior, u_map).numpy()
+    theta = _natural(priors, u_map).numpy()
     return [
         CalibratedPatient(
-            scenario=scens[k], prior=prior,
+            scenario=scens[k], prior=priors[k],
             parameters=dict(zip(prior.names, theta[k].tolist(), strict=True)),
             u_map=u_map[k].numpy(), cov_u=covs[k], objective=float(per_patient[k]),
             seconds=seconds, n_observations=len(obs_list[k]),
@@ -216,8 +220,8 @@ def calibrate_many(
     ]
 
 
-def _laplace(prior: ParameterPrior, u_map: torch.Tensor, scens: list[Any], ot: _ObsTensors,
-             sim_at: Any, eps: float = 1e-4) -> list[np.ndarray]:
+def _laplace(u_map: torch.Tensor, scens: list[Any], ot: _ObsTensors, sim_at: Any,
+             eps: float = 1e-4) -> list[np.ndarray]:
     """Gauss-Newton Laplace covariance per patient: inv(J^T J + I) in whitened coordinates,
     J by forward differences (all patients and parameters in one batched simulation)."""
     nb, npar = u_map.shape

@@ -6,11 +6,10 @@ Patient ranges (all drawn independently unless stated):
 - age 25-85 years (uniform); renal function impaired with probability 0.15 + 0.25 if age > 65
 - glucose: constant 4.5-9 mmol/L (p 0.4), "normal" daily profile (p 0.35), "diabetic" (p 0.25)
 - infection (ACE2 extension) with probability 0.15, onset 0-120 h
-- hypertension severity: personal pre-treatment SBP 125-185 mmHg, DBP = SBP x 0.55-0.68
-  (at least 10 below SBP), HR 55-95 /min; AngII log-normal (median 12 pg/mL, SD(log) 0.35),
-  PRA log-normal (median 1.5 ng/mL/h, SD(log) 0.5), both clipped to the twin's allowed ranges
-- patient parameters (``PATIENT_PARAMETERS`` of the twin): log-normal around the default,
-  SD(log) = min(0.3, a quarter of the log-distance to the nearer bound), clipped to the bounds
+- patient parameters (the twin's ``PATIENT_PARAMETERS``, all multipliers): log-normal with
+  the centre and SD(log) of ``COHORT_DISTRIBUTION``, clipped to the twin's bounds; hypertension
+  severity is ``map_baseline`` (centre 1.08, SD(log) 0.10: untreated SBP about 120-175 mmHg
+  at age 50), personal RAS baselines ``angII/angI/renin_baseline`` (SD(log) 0.35-0.5)
 - regimen: benazepril, dose 0 / 5 / 10 / 20 / 40 mg (p .1 / .25 / .3 / .25 / .1), every 24 h
   (p 0.8) or 12 h, start 6-48 h, each dose missed with p 0.1, stopped with p 0.15 (24-120 h
   after start), one extra dose with p 0.1
@@ -27,7 +26,7 @@ Cohorts for different roles ("train", "calibration", "test") use independent ran
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,8 +46,9 @@ LAB_ENDPOINTS = ("angII_pg_per_ml", "pra_ng_per_ml_per_h")
 
 @dataclass(frozen=True)
 class VirtualPatient:
-    """One virtual patient: the full (true) scenario, what the forecaster is told
-    (``scenario_seen``: the same without the personal baseline), true parameter values."""
+    """One virtual patient: the scenario (covariates and regimen, what the forecaster is
+    told; ``scenario_seen`` is kept separate so a cohort could hide part of it) and the true
+    patient-parameter values, which the forecaster is not told."""
 
     pid: str
     scenario: Any
@@ -118,28 +118,38 @@ class ParameterPrior:
         return (x - self.center) / self.sd
 
 
+#: Cohort distribution of the patient multipliers: name -> (median, SD of log).
+COHORT_DISTRIBUTION: dict[str, tuple[float, float]] = {
+    "angII_baseline": (1.0, 0.35),
+    "angI_baseline": (1.0, 0.35),
+    "renin_baseline": (1.0, 0.5),
+    "ace_c50": (1.0, 0.3),
+    "diacid_clearance": (1.0, 0.25),
+    "diacid_volume": (1.0, 0.25),
+    "absorption": (1.0, 0.3),
+    "renin_feedback": (1.0, 0.3),
+    "map_baseline": (1.08, 0.10),
+    "pulse_pressure": (1.0, 0.15),
+    "hr_baseline": (1.0, 0.12),
+    "bp_sensitivity": (1.0, 0.35),
+}
+DEFAULT_SPREAD = (1.0, 0.2)  # a multiplier not listed above
+
+
 def default_prior() -> ParameterPrior:
-    """The cohort's parameter distribution, built from the twin's PATIENT_PARAMETERS."""
+    """The cohort's parameter distribution over the twin's PATIENT_PARAMETERS (log-normal)."""
     from twin import PATIENT_PARAMETERS
 
-    names, center, sd, log, lo, hi = [], [], [], [], [], []
-    for name, spec in PATIENT_PARAMETERS.items():
-        d, lower, upper = float(spec.default), float(spec.lower), float(spec.upper)
-        is_log = lower > 0 and d > 0
-        if is_log:
-            c = np.log(d)
-            s = min(0.3, 0.25 * min(np.log(upper / d), np.log(d / lower)))
-        else:
-            c = d
-            s = 0.25 * min(upper - d, d - lower)
-        names.append(name)
-        center.append(c)
-        sd.append(max(s, 1e-6))
-        log.append(float(is_log))
-        lo.append(lower)
-        hi.append(upper)
-    return ParameterPrior(tuple(names), *(np.asarray(a, dtype=np.float64) for a in
-                                          (center, sd, log, lo, hi)))
+    names = tuple(PATIENT_PARAMETERS)
+    med_sd = [COHORT_DISTRIBUTION.get(n, DEFAULT_SPREAD) for n in names]
+    return ParameterPrior(
+        names,
+        np.log([m for m, _ in med_sd]),
+        np.asarray([sd for _, sd in med_sd], dtype=np.float64),
+        np.ones(len(names)),
+        np.asarray([PATIENT_PARAMETERS[n].lower for n in names], dtype=np.float64),
+        np.asarray([PATIENT_PARAMETERS[n].upper for n in names], dtype=np.float64),
+    )
 
 
 # ---- sampling ---------------------------------------------------------------------------
@@ -157,21 +167,6 @@ def _regimen(rng: np.random.Generator) -> Any:
                    stop_h=stop, missed_doses=missed, extra_doses_h=extra)
 
 
-def _baseline(rng: np.random.Generator) -> dict[str, float]:
-    from twin.scenario import BASELINE_RANGES
-
-    sbp = rng.uniform(125.0, 185.0)
-    dbp = min(sbp * rng.uniform(0.55, 0.68), sbp - 10.0)
-    vals = {
-        "sbp_mmhg": sbp,
-        "dbp_mmhg": dbp,
-        "hr_bpm": rng.uniform(55.0, 95.0),
-        "angII_pg_per_ml": 12.0 * np.exp(0.35 * rng.normal()),
-        "pra_ng_per_ml_per_h": 1.5 * np.exp(0.5 * rng.normal()),
-    }
-    return {k: float(np.clip(round(v, 3), *BASELINE_RANGES[k])) for k, v in vals.items()}
-
-
 def sample_patient(rng: np.random.Generator, pid: str, prior: ParameterPrior) -> VirtualPatient:
     """Draw one virtual patient (see the module docstring for the ranges)."""
     from twin import Scenario
@@ -186,14 +181,13 @@ def sample_patient(rng: np.random.Generator, pid: str, prior: ParameterPrior) ->
     infected = bool(rng.random() < 0.15)
     onset = float(np.round(rng.uniform(0.0, 120.0), 2)) if infected else 0.0
     regimen = _regimen(rng)
-    baseline = _baseline(rng)
     u = rng.normal(size=len(prior.names))
     params = dict(zip(prior.names, prior.to_natural(u).tolist(), strict=True))
     now = float(rng.integers(NOW_RANGE_H[0], NOW_RANGE_H[1] + 1))
     scen = Scenario(age_years=age, renal_function="impaired" if impaired else "normal",
                     glucose=glucose, infected=infected, infection_onset_h=onset,
-                    regimen=regimen, baseline=baseline)
-    return VirtualPatient(pid, scen, replace(scen, baseline={}), params, now)
+                    regimen=regimen)
+    return VirtualPatient(pid, scen, scen, params, now)
 
 
 def observe(rng: np.random.Generator, times_h: np.ndarray, truth: np.ndarray,

@@ -97,7 +97,7 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
     if "persistence" in engines:
         built["persistence"] = Persistence(norm.mean)
     if "population_twin" in engines:
-        built["population_twin"] = PopulationTwin()
+        built["population_twin"] = PopulationTwin(prior)
     if "personalised_twin" in engines:
         built["personalised_twin"] = PersonalisedTwin(prior, cfg.calibrate_iters)
     if "graph" in engines:

@@ -44,23 +44,27 @@ def simulate_cases(scenarios: Sequence[Any], cases: Sequence[Case],
 
 
 class PopulationTwin(Engine):
-    """The twin with the cohort's typical parameters; only the scenario (and the personal
-    baseline measured before treatment) is patient-specific."""
+    """The twin with the cohort's typical (median) parameters: only the scenario is
+    patient-specific (covariates, regimen and any personal baseline it gives)."""
 
     name = "population_twin"
 
+    def __init__(self, prior: ParameterPrior) -> None:
+        self.prior = prior
+
     def predict_batch(self, cases: Sequence[Case]) -> np.ndarray:
-        from twin.calibrate import estimate_baseline
+        from twin.calibrate import personal_prior
 
         out = []
         for s in range(0, len(cases), CHUNK):
             part = cases[s : s + CHUNK]
-            scens = [estimate_baseline(c.observations, c.scenario) for c in part]
-            out.append(simulate_cases(scens, part, None, ()))
+            vals = np.stack([personal_prior(self.prior, c.scenario).to_natural(
+                np.zeros(len(self.prior.names))) for c in part])
+            out.append(simulate_cases([c.scenario for c in part], part, vals, self.prior.names))
         return np.concatenate(out)
 
     def state(self) -> dict[str, Any]:
-        return {}
+        return {"prior": self.prior.to_dict()}
 
 
 class PersonalisedTwin(Engine):
@@ -80,7 +84,7 @@ class PersonalisedTwin(Engine):
             fits = calibrate_many([(c.observations, c.scenario) for c in part], self.prior,
                                   self.max_iter, laplace=False)
             vals = np.array([[f.parameters[n] for n in self.prior.names] for f in fits])
-            out.append(simulate_cases([f.scenario for f in fits], part, vals, self.prior.names))
+            out.append(simulate_cases([c.scenario for c in part], part, vals, self.prior.names))
         return np.concatenate(out)
 
     def state(self) -> dict[str, Any]:
@@ -89,5 +93,5 @@ class PersonalisedTwin(Engine):
 
 def engine_from_state(name: str, state: dict[str, Any]) -> Engine:
     if name == "population_twin":
-        return PopulationTwin()
+        return PopulationTwin(ParameterPrior.from_dict(state["prior"]))
     return PersonalisedTwin(ParameterPrior.from_dict(state["prior"]), int(state["max_iter"]))
