@@ -24,6 +24,7 @@ from twin.forecast.published import PublishedConfig, train_published
 from twin.forecast.twin_engines import PersonalisedTwin, PopulationTwin
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+TWIN_ENGINES = ("population_twin", "personalised_twin")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class TrainConfig:
     n_calibration: int = 60
     n_dev: int = 0  # 0: the default engine is chosen on the calibration cohort's errors
     origins_per_patient: int = 4
+    conformal_origins: int = 4  # forecast times per calibration patient (learned engines)
     graph: GraphConfig = field(default_factory=lambda: GraphConfig(epochs=40))
     published: PublishedConfig = field(default_factory=lambda: PublishedConfig(epochs=3))
     calibrate_iters: int = 3
@@ -113,14 +115,18 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
             series, norm, cfg.published, lambda e, _l: say("published_gat", e + 1,
                                                             cfg.published.epochs))
         timings["published_train_s"] = time.perf_counter() - t
-    cal_cases, cal_truth = cal.cases(), cal.truth_at_leads()
+    # the simulator-based engines are costly: one forecast time per calibration patient;
+    # the learned ones get several (the first is always the patient's own now_h)
+    many_cases, many_truth = multi_origin(cal, cfg.conformal_origins, cfg.seed + 1)
+    n_cal = len(cal.patients)
     tables, results = {}, {}
     for i, (name, eng) in enumerate(built.items()):
         t = time.perf_counter()
-        pred = eng.predict_batch(cal_cases)
-        tables[name] = residual_table(name, pred, cal_truth)
+        k = n_cal if name in TWIN_ENGINES else len(many_cases)
+        pred = eng.predict_batch(many_cases[:k])
+        tables[name] = residual_table(name, pred, many_truth[:k])
         if dev is None:  # point errors on the calibration cohort (coverage there is in-sample)
-            results[name] = score(pred, cal_truth, tables[name], cfg.coverage)
+            results[name] = score(pred[:n_cal], many_truth[:n_cal], tables[name], cfg.coverage)
         else:
             results[name] = score(eng.predict_batch(dev.cases()), dev.truth_at_leads(),
                                   tables[name], cfg.coverage)
