@@ -67,6 +67,16 @@ def residual_table(name: str, pred: np.ndarray, truth_z: np.ndarray) -> Conforma
     return ConformalTable.fit(LEAD_H, pred - truth_z)
 
 
+def predict_in_steps(engine: Engine, cases: list[Any], progress: Progress | Any,
+                     step: int = 16) -> np.ndarray:
+    """``engine.predict_batch`` in slices (to report progress)."""
+    out = []
+    for s in range(0, len(cases), step):
+        out.append(engine.predict_batch(cases[s : s + step]))
+        progress(min(s + step, len(cases)), len(cases))
+    return np.concatenate(out)
+
+
 def choose_default(results: dict[str, Any]) -> str:
     """The engine with the lowest mean MAE relative to persistence over endpoints/horizons."""
     ref = results["persistence"]
@@ -89,11 +99,12 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     prior = default_prior()
-    train = generate_cohort(cfg.seed, cfg.n_train, "train", prior)
-    cal = generate_cohort(cfg.seed, cfg.n_calibration, "calibration", prior)
+    train = generate_cohort(cfg.seed, cfg.n_train, "train", prior,
+                            lambda d, n: say("train cohort", d, n))
+    cal = generate_cohort(cfg.seed, cfg.n_calibration, "calibration", prior,
+                          lambda d, n: say("calibration cohort", d, n))
     dev = generate_cohort(cfg.seed, cfg.n_dev, "dev", prior) if cfg.n_dev else None
     timings["cohorts_s"] = time.perf_counter() - t0
-    say("cohorts", 1, 1)
     norm = normaliser_from(train)
     built: dict[str, Engine] = {}
     if "persistence" in engines:
@@ -120,10 +131,11 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
     many_cases, many_truth = multi_origin(cal, cfg.conformal_origins, cfg.seed + 1)
     n_cal = len(cal.patients)
     tables, results = {}, {}
-    for i, (name, eng) in enumerate(built.items()):
+    for name, eng in built.items():
         t = time.perf_counter()
         k = n_cal if name in TWIN_ENGINES else len(many_cases)
-        pred = eng.predict_batch(many_cases[:k])
+        pred = predict_in_steps(eng, many_cases[:k], lambda d, n, e=name: say(f"conformal {e}",
+                                                                                d, n))
         tables[name] = residual_table(name, pred, many_truth[:k])
         if dev is None:  # point errors on the calibration cohort (coverage there is in-sample)
             results[name] = score(pred[:n_cal], many_truth[:n_cal], tables[name], cfg.coverage)
@@ -131,7 +143,6 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
             results[name] = score(eng.predict_batch(dev.cases()), dev.truth_at_leads(),
                                   tables[name], cfg.coverage)
         timings[f"{name}_conformal_and_dev_s"] = time.perf_counter() - t
-        say("conformal", i + 1, len(built))
     default = choose_default(results)
     timings["total_s"] = time.perf_counter() - t0
     version = f"fc-{datetime.now(UTC):%Y%m%d%H%M%S}-s{cfg.seed}"
