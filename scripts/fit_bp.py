@@ -79,7 +79,7 @@ def main() -> None:
         r = residual_rows(np.exp(zs))
         return ((r[1:] - r[0]) / h).T
 
-    sol = least_squares(fun, z0, jac=jac, method="trf", max_nfev=30)
+    sol = least_squares(fun, z0, jac=jac, method="trf", max_nfev=25)
     values = np.exp(sol.x)
     print(dict(zip(NAMES, values.round(5).tolist(), strict=True)))
     print(bp_response(values[None])[0])
