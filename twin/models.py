@@ -222,6 +222,8 @@ class ClinicalModel(BaseModel):
         self.pk["c50"] = torch.where(is_b, self.pk["c50"] * self.p["benazepril_c50_factor"],
                                      self.pk["c50"])
         self._personalise()
+        self.varying_glucose = bool(self.inputs.is_normal.any() or self.inputs.is_diabetic.any())
+        self.any_infected = bool(self.inputs.infected.any())
 
     def _baseline(self, name: str, default: Tensor) -> Tensor:
         vals = [s.baseline.get(name) for s in self.scenarios]
@@ -296,10 +298,11 @@ class ClinicalModel(BaseModel):
         c = self.diacid(t)
         ce = y[..., 10]
         inh = hill_fraction(ce, self.pk["c50"], self.pk["n"])
-        g = self.inputs.glucose(t)
-        inf = self.inputs.infection(t)
+        varying = self.varying_glucose
+        g = self.inputs.glucose(t) if varying else p["g0"]
+        inf = self.inputs.infection(t) if self.any_infected else 0.0
         k2 = y[..., 8]
-        ras = clinical_rates(y, p, g, inh, k2)
+        ras = clinical_rates(y, p, g if varying else None, inh, k2)
         d_k2 = ace2_rate(k2, y[..., 3], inf, p["k_in"])
         d_ir = ir_rate(y[..., 9], k2, p["k_ACE2"], c, g, inf, p)
         d_ce = p["ke0_per_h"] * (c - ce)
