@@ -25,6 +25,11 @@ def test_patient_parameters_have_sane_ranges():
         assert spec.name == name and spec.lower <= spec.default <= spec.upper and spec.doc
 
 
+def test_times_alias():
+    a = simulate(Scenario(regimen=Regimen(dose_mg=5)), times=[0.0, 2.0])
+    assert float(a.endpoints["diacid_ng_per_ml"][0, 1]) > 0
+
+
 def test_result_shapes_and_frame():
     res = simulate([Scenario(), Scenario(regimen=Regimen(dose_mg=10))], [0.0, 1.0, 2.5])
     assert isinstance(res.times_h, np.ndarray) and res.times_h.shape == (3,)
@@ -82,6 +87,7 @@ def test_waveform_matches_the_twin_pressures():
     ({"overrides": {"nonsense": torch.ones(1)}}, "overrides"),
     ({"overrides": {"ace_c50": torch.ones(3)}}, "overrides"),
     ({"scenarios": []}, "scenarios"),
+    ({"times": [0.0, 1.0]}, "times_h"),
 ])
 def test_simulate_rejects_bad_input(kwargs, match):
     args = {"scenarios": Scenario(), "times_h": [0.0, 1.0], **kwargs}

@@ -24,6 +24,7 @@ def test_engine_matches_tight_radau_within_1e4():
         assert rel_err(ours, truth) < 1e-4
 
 
+@pytest.mark.slow
 def test_batch_equals_loop():
     scen = [Scenario(regimen=Regimen(dose_mg=10.0, interval_h=12.0)),
             Scenario(renal_function="impaired", glucose="diabetic",
@@ -39,6 +40,7 @@ def test_batch_equals_loop():
             assert torch.allclose(a, b, rtol=1e-5, atol=1e-9), k
 
 
+@pytest.mark.slow
 def test_gradient_matches_finite_differences():
     scen = Scenario(regimen=Regimen(dose_mg=5.0, n_doses=1))
     times = [0.0, 4.0, 8.0]
