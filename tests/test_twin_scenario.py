@@ -64,6 +64,20 @@ def test_dose_times_handle_missed_extra_and_stop():
     assert Regimen(dose_mg=0).dose_times_h(100) == ()
 
 
+def test_scenarios_copy_pickle_and_convert():
+    import copy
+    import dataclasses
+    import pickle
+
+    s = Scenario(glucose="diabetic", baseline={"angII_pg_per_ml": 12.0},
+                 regimen=Regimen(dose_mg=10, missed_doses=(2,)))
+    assert pickle.loads(pickle.dumps(s)) == s
+    assert copy.deepcopy(s) == s
+    d = dataclasses.asdict(s)
+    assert d["regimen"]["dose_mg"] == 10.0 and d["baseline"] == {"angII_pg_per_ml": 12.0}
+    assert dataclasses.replace(s, age_years=60).age_years == 60.0
+
+
 def test_scenarios_are_hashable_and_compare_by_value():
     a = Scenario(baseline={"sbp_mmhg": 150})
     b = Scenario(baseline={"sbp_mmhg": 150})
@@ -87,6 +101,10 @@ def test_scenarios_are_hashable_and_compare_by_value():
     ["--parameters", "best"],
     ["--age", "-5"],
     ["--n-doses", "0"],
+    ["--missed-doses", "a,b"],
+    ["--missed-doses", "-1"],
+    ["--extra-doses-h", "x"],
+    ["--stop-h", "-4"],
 ])
 def test_cli_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -120,6 +138,17 @@ def test_cli_standard_and_reference_formats(tmp_path):
     assert list(dr.columns) == ["t", "angI", "Inhibition", "Renin", "AGT", "angII",
                                 "angII_norm", "diacid", "ang17", "at1r", "at2r", "ACE2", "IR"]
     assert len(dr) == 100 and dr["t"].iloc[1] == pytest.approx(0.002)
+
+
+def test_cli_regimen_options(tmp_path):
+    out = tmp_path / "d.csv"
+    assert cli_main(["--dose-mg", "10", "--interval-h", "12", "--missed-doses", "1",
+                     "--extra-doses-h", "30", "--stop-h", "40", "--hours", "48", "--step-h", "1",
+                     "-o", str(out)]) == 0
+    c = pd.read_csv(out).set_index("time_h")["diacid_ng_per_ml"]
+    assert c[12.0] < c[11.0]  # dose 1 (12 h) missed: concentration keeps falling
+    assert c[25.0] > c[23.0] and c[31.0] > c[29.0]  # doses at 24 h and the extra at 30 h
+    assert c[47.0] < c[41.0]  # no dose at 48 h (stop at 40 h)
 
 
 def test_python_dash_m_twin_exit_codes():

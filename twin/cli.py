@@ -32,6 +32,22 @@ def _glucose(text: str) -> float | str:
         ) from None
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated integers, got {text!r}") from None
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated numbers, got {text!r}") from None
+
+
 def _baseline(items: Sequence[str]) -> dict[str, float]:
     out = {}
     for item in items:
@@ -57,6 +73,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--interval-h", type=float, default=24.0)
     p.add_argument("--n-doses", type=int, default=None)
     p.add_argument("--start-h", type=float, default=0.0)
+    p.add_argument("--stop-h", type=float, default=None, help="no scheduled dose from here (h)")
+    p.add_argument("--missed-doses", type=_int_list, default=(), metavar="K,K,...",
+                   help="0-based indices of scheduled doses not taken")
+    p.add_argument("--extra-doses-h", type=_float_list, default=(), metavar="T,T,...",
+                   help="times (h) of extra doses of --dose-mg")
     p.add_argument("--hours", type=float, default=120.0, help="simulated span (h)")
     p.add_argument("--glucose", type=_glucose, default=5.0,
                    help="mmol/L, or the daily profile normal | diabetic")
@@ -95,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         age_years=args.age, renal_function=args.renal, glucose=args.glucose,
         infected=args.infected, infection_onset_h=args.infection_onset_h,
         regimen=Regimen(drug=args.drug, dose_mg=args.dose_mg, interval_h=args.interval_h,
-                        n_doses=args.n_doses, start_h=args.start_h),
+                        n_doses=args.n_doses, start_h=args.start_h, stop_h=args.stop_h,
+                        missed_doses=args.missed_doses, extra_doses_h=args.extra_doses_h),
         baseline=_baseline(args.baseline))
     times = _times(args.hours, args.step_h, exclusive=args.format == "reference")
     result = simulate(scenario, times, parameters=args.parameters)

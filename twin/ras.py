@@ -52,18 +52,21 @@ def renin_feedback(signal: Tensor, f_max: Tensor, gamma: Tensor) -> Tensor:
     return f_max / (1.0 + (f_max - 1.0) * s ** gamma)
 
 
-def clinical_rates(y: Tensor, p: dict, glucose: Tensor, inhibition: Tensor, k2: Tensor
+def clinical_rates(y: Tensor, p: dict, glucose: Tensor | None, inhibition: Tensor, k2: Tensor
                    ) -> tuple[Tensor, ...]:
     """d/dt of (AGT, renin, AngI, AngII, Ang1-7, AT1R-bound, AT2R-bound, feedback signal).
 
-    All concentrations in nmol/L. `p` holds the personalised production terms (see
-    `twin.models.ClinicalModel.steady_parameters`).
+    All concentrations in nmol/L; `glucose` is None when it is constant. `p` holds the
+    personalised production terms (see `twin.models.ClinicalModel._personalise`).
     """
     agt, ren, a1, a2, a17, b1, b2, sig = (y[..., i] for i in range(8))
-    g0 = p["g0"]
-    m_ren = glucose_factor(p["c_Renin_a"], p["c_Renin_b"], glucose, g0)
-    m_ace = glucose_factor(p["c_ACE_a"], p["c_ACE_b"], glucose, g0)
-    m_at1 = glucose_factor(p["c_AT1_a"], p["c_AT1_b"], glucose, g0)
+    if glucose is None:  # constant glucose: every factor is 1 at the steady-state glucose
+        m_ren = m_ace = m_at1 = 1.0
+    else:
+        g0 = p["g0"]
+        m_ren = glucose_factor(p["c_Renin_a"], p["c_Renin_b"], glucose, g0)
+        m_ace = glucose_factor(p["c_ACE_a"], p["c_ACE_b"], glucose, g0)
+        m_at1 = glucose_factor(p["c_AT1_a"], p["c_AT1_b"], glucose, g0)
     prod1 = p["k_renin"] * ren * m_ren * agt / p["agt0"]
     conv = p["k_conv"] * (p["f_ace"] * m_ace * (1.0 - inhibition) + (1.0 - p["f_ace"])) * a1
     d_agt = p["k_agt"] - prod1 - p["k_degr_AGT"] * agt

@@ -36,7 +36,7 @@ EXTRA_ENDPOINTS: dict[str, str] = {
 }
 REFERENCE_COLUMNS = ("t", "angI", "Inhibition", "Renin", "AGT", "angII", "angII_norm", "diacid",
                      "ang17", "at1r", "at2r", "ACE2", "IR")
-DEFAULT_RTOL = 1e-6
+DEFAULT_RTOL = 1e-5
 
 
 @dataclass
@@ -72,15 +72,19 @@ def _times(times_h: ArrayLike) -> np.ndarray:
     return t
 
 
-def simulate(scenarios: Scenario | Sequence[Scenario], times_h: ArrayLike,
+def simulate(scenarios: Scenario | Sequence[Scenario], times_h: ArrayLike | None = None,
              parameters: str | ParameterSet = "clinical",
-             overrides: Mapping[str, Tensor] | None = None, rtol: float = DEFAULT_RTOL
-             ) -> SimulationResult:
+             overrides: Mapping[str, Tensor] | None = None, rtol: float = DEFAULT_RTOL,
+             *, times: ArrayLike | None = None) -> SimulationResult:
     """Simulate B scenarios at once and return every endpoint on `times_h` (hours).
 
     overrides: patient-level multipliers (twin.PATIENT_PARAMETERS) or raw parameter values of
     the set, name -> tensor [B] (may require grad; the result is differentiable w.r.t. them).
+    `times` is an alias of `times_h`. rtol: solver relative tolerance (default 1e-5).
     """
+    if (times_h is None) == (times is None):
+        raise ValueError("times_h: give exactly one of times_h or times")
+    times_h = times_h if times_h is not None else times
     batch = [scenarios] if isinstance(scenarios, Scenario) else list(scenarios)
     if not batch or not all(isinstance(s, Scenario) for s in batch):
         raise ValueError("scenarios: must be a Scenario or a non-empty sequence of Scenario")
