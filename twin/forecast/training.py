@@ -30,11 +30,12 @@ TWIN_ENGINES = ("population_twin", "personalised_twin")
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 0
-    n_train: int = 120
-    n_calibration: int = 60
+    n_train: int = 300
+    n_calibration: int = 120
     n_dev: int = 0  # 0: the default engine is chosen on the calibration cohort's errors
     origins_per_patient: int = 4
     conformal_origins: int = 4  # forecast times per calibration patient (learned engines)
+    twin_conformal_origins: int = 2  # the same for the (costlier) simulator-based engines
     graph: GraphConfig = field(default_factory=lambda: GraphConfig(epochs=40))
     published: PublishedConfig = field(default_factory=lambda: PublishedConfig(epochs=3))
     calibrate_iters: int = 3
@@ -126,14 +127,16 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
             series, norm, cfg.published, lambda e, _l: say("published_gat", e + 1,
                                                             cfg.published.epochs))
         timings["published_train_s"] = time.perf_counter() - t
-    # the simulator-based engines are costly: one forecast time per calibration patient;
-    # the learned ones get several (the first is always the patient's own now_h)
-    many_cases, many_truth = multi_origin(cal, cfg.conformal_origins, cfg.seed + 1)
+    # several forecast times per calibration patient (the first is the patient's own now_h);
+    # fewer for the simulator-based engines, which cost a simulation (or a fit) per case
+    origins = max(cfg.conformal_origins, cfg.twin_conformal_origins)
+    many_cases, many_truth = multi_origin(cal, origins, cfg.seed + 1)
     n_cal = len(cal.patients)
     tables, results = {}, {}
     for name, eng in built.items():
         t = time.perf_counter()
-        k = n_cal if name in TWIN_ENGINES else len(many_cases)
+        k = n_cal * (cfg.twin_conformal_origins if name in TWIN_ENGINES
+                     else cfg.conformal_origins)
         pred = predict_in_steps(eng, many_cases[:k], lambda d, n, e=name: say(f"conformal {e}",
                                                                                 d, n))
         tables[name] = residual_table(name, pred, many_truth[:k])
