@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from twin.cohort import ParameterPrior, default_prior
-from twin.forecast.endpoints import INDEX, LOG_OFFSET, OBS_NOISE
+from twin.forecast.endpoints import INDEX, LOG_OFFSET, OBS_NOISE, to_model_scale
 from twin.forecast.features import per_endpoint
 from twin.forecast.observations import Observation, validate_observations
 
@@ -238,12 +238,15 @@ def calibrate_many(
     max_iter: int = 3,
     forecast_times_h: Sequence[np.ndarray] | None = None,
     fit: Sequence[str] = FIT_PARAMETERS,
+    spread: bool = False,
 ) -> tuple[list[CalibratedPatient], list[np.ndarray] | None]:
     """Calibrate a batch of patients together (batched simulations).
 
     ``fit`` names the parameters fitted (the others stay at the prior median).
     ``forecast_times_h`` (one array per patient): also simulate the MAP patients there and
-    return their trajectories (``[E, K]`` natural units per patient).
+    return their trajectories (``[E, K]`` natural units per patient); with ``spread`` also
+    their linearised Laplace predictive SD on the model scale (``info["forecast_sd"]``,
+    ``[E, K]``), from one batched simulation of the MAP patients and their perturbed copies.
     """
     t0 = time.perf_counter()
     full = prior or default_prior()
@@ -261,9 +264,14 @@ def calibrate_many(
         pieces = [grid] + [np.asarray(t, dtype=np.float64) for t in forecast_times_h]
         grid = np.unique(np.round(np.concatenate(pieces), 6))
         pb.ot = _obs_tensors(obs_list, grid)
+    eps = 1e-3
+    stacked = u_map
+    if spread and forecast_times_h is not None:
+        eye = torch.eye(npar, dtype=torch.float64)
+        stacked = torch.cat([u_map] + [u_map + eps * eye[j] for j in range(npar)])
     with torch.no_grad():
-        sim = pb.simulate(u_map, grid, rtol=1e-3)
-        obj = pb.objective(_residuals(sim, pb.ot)[0], u_map)
+        sim = pb.simulate(stacked, grid, rtol=1e-3)
+        obj = pb.objective(_residuals(sim, pb.ot, rep=len(stacked) // len(items))[0], u_map)
     sims += 1
     theta = _natural(priors, u_map).numpy()
     seconds = (time.perf_counter() - t0) / len(items)
@@ -279,9 +287,18 @@ def calibrate_many(
     ]
     if forecast_times_h is None:
         return fits, None
-    traj = np.stack([sim.endpoints[n].numpy() for n in INDEX], axis=1)  # [B, E, T]
-    out = [traj[k][:, np.searchsorted(grid, np.round(np.asarray(t, dtype=np.float64), 6))]
-           for k, t in enumerate(forecast_times_h)]
+    nb = len(items)
+    traj = np.stack([sim.endpoints[n].numpy() for n in INDEX], axis=1)  # [R * B, E, T]
+    idx = [np.searchsorted(grid, np.round(np.asarray(t, dtype=np.float64), 6))
+           for t in forecast_times_h]
+    out = [traj[k][:, idx[k]] for k in range(nb)]
+    if len(traj) > nb:
+        z = to_model_scale(traj, axis=1).reshape(npar + 1, nb, traj.shape[1], -1)
+        jac = (z[1:] - z[0:1]) / eps  # [P, B, E, T]
+        for k in range(nb):
+            jk = jac[:, k][:, :, idx[k]]  # [P, E, K]
+            var = np.einsum("pek,pq,qek->ek", jk, covs[k], jk)
+            fits[k].info["forecast_sd"] = np.sqrt(np.maximum(var, 0.0))
     return fits, out
 
 

@@ -27,20 +27,27 @@ def check_coverage(coverage: float) -> float:
 
 @dataclass(frozen=True)
 class ConformalTable:
-    """Sorted calibration scores ``scores[E, L, n]`` at lead times ``lead_h[L]`` (hours)."""
+    """Sorted calibration scores ``scores[E, L, n]`` at lead times ``lead_h[L]`` (hours).
+    ``normalised``: scores are residuals divided by the engine's own spread estimate, so a
+    half-width is the table's quantile times that spread (locally adaptive intervals)."""
 
     lead_h: np.ndarray
     scores: np.ndarray
+    normalised: bool = False
 
     @classmethod
-    def fit(cls, lead_h: np.ndarray, residuals: np.ndarray) -> ConformalTable:
-        """From residuals ``[n, E, L]`` (model scale, already divided by any spread)."""
+    def fit(cls, lead_h: np.ndarray, residuals: np.ndarray,
+            scale: np.ndarray | None = None) -> ConformalTable:
+        """From residuals ``[n, E, L]`` (model scale), optionally divided by ``scale``."""
         r = np.abs(np.asarray(residuals, dtype=np.float64))
+        if scale is not None:
+            r = r / np.asarray(scale, dtype=np.float64)
         if r.ndim != 3 or r.shape[2] != len(lead_h):
             raise ValueError(f"residuals must be [n, E, {len(lead_h)}], got {r.shape}")
         if not np.isfinite(r).all():
             raise ValueError("residuals: non-finite values")
-        return cls(np.asarray(lead_h, dtype=np.float64), np.sort(np.moveaxis(r, 0, -1), axis=-1))
+        return cls(np.asarray(lead_h, dtype=np.float64), np.sort(np.moveaxis(r, 0, -1), axis=-1),
+                   scale is not None)
 
     @property
     def n(self) -> int:
@@ -59,8 +66,10 @@ class ConformalTable:
         return np.stack([np.interp(lead, self.lead_h, row) for row in q])
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"lead_h": self.lead_h, "scores": self.scores}
+        return {"lead_h": self.lead_h, "scores": self.scores,
+                "normalised": np.asarray(int(self.normalised))}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ConformalTable:
-        return cls(np.asarray(arrays["lead_h"]), np.asarray(arrays["scores"]))
+        norm = bool(int(arrays["normalised"])) if "normalised" in arrays else False
+        return cls(np.asarray(arrays["lead_h"]), np.asarray(arrays["scores"]), norm)

@@ -26,6 +26,10 @@ class Engine:
     def predict_batch(self, cases: Sequence[Case]) -> np.ndarray:
         raise NotImplementedError
 
+    def predict_with_scale(self, cases: Sequence[Case]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Medians ``[B, E, L]`` and the engine's own spread on the model scale (or None)."""
+        return self.predict_batch(cases), None
+
     def state(self) -> dict[str, Any]:
         """What the bundle stores for this engine (tensors and JSON-able config)."""
         return {}

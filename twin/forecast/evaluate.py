@@ -27,8 +27,8 @@ def evaluate(forecaster: Forecaster, seed: int, patients: int, horizon_h: float 
     results = {}
     for name in forecaster.engines:
         t = time.perf_counter()
-        pred = forecaster.engine(name).predict_batch(cases)
-        results[name] = score(pred, truth, forecaster.conformal[name], coverage, horizons)
+        pred, scale = forecaster.engine(name).predict_with_scale(cases)
+        results[name] = score(pred, truth, forecaster.conformal[name], coverage, horizons, scale)
         if log:
             sbp = results[name]["sbp_mmhg"]
             h = "24" if "24" in sbp else str(horizons[0])

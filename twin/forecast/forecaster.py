@@ -94,8 +94,12 @@ class Forecaster:
             raise ValueError(f"step_h: must be in (0, horizon_h={horizon_h}], got {step_h}")
         obs = validate_observations(observations, now_h)
         lead = np.arange(0.0, float(horizon_h) + 1e-9, float(step_h))
-        z = interp_leads(eng.predict_batch([Case(scenario, obs, now_h)])[0], lead)
-        half = self.conformal[eng.name].half_width(lead, coverage)
+        pred, scale = eng.predict_with_scale([Case(scenario, obs, now_h)])
+        z = interp_leads(pred[0], lead)
+        table = self.conformal[eng.name]
+        half = table.half_width(lead, coverage)
+        if table.normalised:
+            half = half * interp_leads(scale[0], lead)
         med, lo, hi = interval(z, half)
         times = now_h + lead
         eps = {
@@ -176,7 +180,7 @@ def load_forecaster(uri: str) -> Forecaster:
                 name, config["engine_states"][name], weights, normaliser, config
             )
             tables[name] = ConformalTable.from_arrays(
-                {"lead_h": arrays[f"{name}__lead_h"], "scores": arrays[f"{name}__scores"]}
+                {k.split("__", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{name}__")}
             )
     except bundle_io.BundleError:
         raise

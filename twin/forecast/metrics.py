@@ -13,10 +13,13 @@ from twin.forecast.engines import LEAD_H
 HORIZONS_H = (6, 24, 48, 72)
 
 
-def interval_natural(pred_z: np.ndarray, table: ConformalTable, coverage: float
+def interval_natural(pred_z: np.ndarray, table: ConformalTable, coverage: float,
+                     scale: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(median, lower, upper) in natural units for predictions ``[B, E, L]`` on LEAD_H."""
     half = table.half_width(LEAD_H, coverage)[None]
+    if table.normalised:
+        half = half * scale
     return (
         from_model_scale(pred_z, axis=1),
         from_model_scale(pred_z - half, axis=1),
@@ -25,12 +28,13 @@ def interval_natural(pred_z: np.ndarray, table: ConformalTable, coverage: float
 
 
 def score(pred_z: np.ndarray, truth_z: np.ndarray, table: ConformalTable, coverage: float,
-          horizons: tuple[int, ...] = HORIZONS_H) -> dict[str, dict[str, dict[str, float]]]:
+          horizons: tuple[int, ...] = HORIZONS_H, scale: np.ndarray | None = None
+          ) -> dict[str, dict[str, dict[str, float]]]:
     """``{endpoint: {horizon: {mae, rmse, coverage, mean_width}}}`` in natural units.
 
     ``pred_z`` and ``truth_z`` are ``[B, E, L]`` on the model scale at LEAD_H.
     """
-    med, lo, hi = interval_natural(pred_z, table, coverage)
+    med, lo, hi = interval_natural(pred_z, table, coverage, scale)
     truth = from_model_scale(truth_z, axis=1)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for i, name in enumerate(NAMES):

@@ -60,22 +60,26 @@ def normaliser_from(cohort: Cohort) -> Normaliser:
     return Normaliser(z.mean(axis=(0, 2)), np.maximum(z.std(axis=(0, 2)), 1e-3))
 
 
-def residual_table(name: str, pred: np.ndarray, truth_z: np.ndarray) -> ConformalTable:
+def residual_table(name: str, pred: np.ndarray, truth_z: np.ndarray,
+                   scale: np.ndarray | None = None) -> ConformalTable:
     """Split-conformal scores of one engine from its predictions on calibration cases."""
     if name == "published_gat":  # the recipe: one-step residuals, same at every lead
         one = np.abs(pred[:, :, 1] - truth_z[:, :, 1])
         return ConformalTable.fit(np.array([0.0, LEAD_H[-1]]), np.stack([one, one], axis=-1))
-    return ConformalTable.fit(LEAD_H, pred - truth_z)
+    return ConformalTable.fit(LEAD_H, pred - truth_z, scale)
 
 
 def predict_in_steps(engine: Engine, cases: list[Any], progress: Progress | Any,
-                     step: int = 16) -> np.ndarray:
-    """``engine.predict_batch`` in slices (to report progress)."""
-    out = []
+                     step: int = 16) -> tuple[np.ndarray, np.ndarray | None]:
+    """``engine.predict_with_scale`` in slices (to report progress)."""
+    preds, scales = [], []
     for s in range(0, len(cases), step):
-        out.append(engine.predict_batch(cases[s : s + step]))
+        p, sc = engine.predict_with_scale(cases[s : s + step])
+        preds.append(p)
+        scales.append(sc)
         progress(min(s + step, len(cases)), len(cases))
-    return np.concatenate(out)
+    scale = None if any(sc is None for sc in scales) else np.concatenate(scales)
+    return np.concatenate(preds), scale
 
 
 def choose_default(results: dict[str, Any]) -> str:
@@ -137,14 +141,16 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
         t = time.perf_counter()
         k = n_cal * (cfg.twin_conformal_origins if name in TWIN_ENGINES
                      else cfg.conformal_origins)
-        pred = predict_in_steps(eng, many_cases[:k], lambda d, n, e=name: say(f"conformal {e}",
-                                                                                d, n))
-        tables[name] = residual_table(name, pred, many_truth[:k])
+        pred, scale = predict_in_steps(eng, many_cases[:k],
+                                       lambda d, n, e=name: say(f"conformal {e}", d, n))
+        tables[name] = residual_table(name, pred, many_truth[:k], scale)
         if dev is None:  # point errors on the calibration cohort (coverage there is in-sample)
-            results[name] = score(pred[:n_cal], many_truth[:n_cal], tables[name], cfg.coverage)
+            sc = None if scale is None else scale[:n_cal]
+            results[name] = score(pred[:n_cal], many_truth[:n_cal], tables[name], cfg.coverage,
+                                  scale=sc)
         else:
-            results[name] = score(eng.predict_batch(dev.cases()), dev.truth_at_leads(),
-                                  tables[name], cfg.coverage)
+            p, sc = eng.predict_with_scale(dev.cases())
+            results[name] = score(p, dev.truth_at_leads(), tables[name], cfg.coverage, scale=sc)
         timings[f"{name}_conformal_and_dev_s"] = time.perf_counter() - t
     default = choose_default(results)
     timings["total_s"] = time.perf_counter() - t0

@@ -12,11 +12,13 @@ import numpy as np
 import torch
 
 from twin.cohort import ParameterPrior
-from twin.forecast.endpoints import NAMES, to_model_scale
+from twin.forecast.endpoints import LOG_OFFSET, NAMES, to_model_scale
 from twin.forecast.engines import LEAD_H, Engine
 from twin.forecast.features import Case
 
 CHUNK = 64
+#: Added to the predictive SD (model scale): 0.02 on log scales, 0.5 mmHg, /min or %.
+SCALE_FLOOR = np.array([0.02 if LOG_OFFSET[n] else 0.5 for n in NAMES])
 TWIN_RTOL = 1e-3  # engine simulations: 1e-3 relative is far below observation noise
 
 
@@ -77,15 +79,22 @@ class PersonalisedTwin(Engine):
         self.prior, self.max_iter, self.chunk = prior, max_iter, chunk
 
     def predict_batch(self, cases: Sequence[Case]) -> np.ndarray:
+        return self.predict_with_scale(cases)[0]
+
+    def predict_with_scale(self, cases: Sequence[Case]) -> tuple[np.ndarray, np.ndarray]:
+        """MAP forecast and its Laplace (linearised) predictive SD on the model scale, plus a
+        floor; the SD makes the conformal intervals adapt to how well the patient is known."""
         from twin.calibrate import calibrate_many
 
-        out = []
+        out, sd = [], []
         for s in range(0, len(cases), self.chunk):
             part = cases[s : s + self.chunk]
-            _, traj = calibrate_many([(c.observations, c.scenario) for c in part], self.prior,
-                                     self.max_iter, [c.now_h + LEAD_H for c in part])
+            fits, traj = calibrate_many([(c.observations, c.scenario) for c in part], self.prior,
+                                        self.max_iter, [c.now_h + LEAD_H for c in part],
+                                        spread=True)
             out.append(to_model_scale(np.stack(traj), axis=1))
-        return np.concatenate(out)
+            sd.append(np.stack([f.info["forecast_sd"] for f in fits]))
+        return np.concatenate(out), np.concatenate(sd) + SCALE_FLOOR[None, :, None]
 
     def state(self) -> dict[str, Any]:
         return {"prior": self.prior.to_dict(), "max_iter": self.max_iter}
