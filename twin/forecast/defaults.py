@@ -14,9 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: A small configuration that builds in a few minutes on 2 cores (the service's default).
 SMALL = TrainConfig(
-    seed=0, n_train=40, n_calibration=24, n_dev=0, origins_per_patient=4,
+    seed=0, n_train=100, n_calibration=48, n_dev=0, origins_per_patient=4,
     twin_conformal_origins=1,
-    graph=GraphConfig(epochs=25), published=PublishedConfig(epochs=1),
+    graph=GraphConfig(epochs=30), published=PublishedConfig(epochs=1),
 )
 
 
