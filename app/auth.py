@@ -132,6 +132,8 @@ def authenticate():
     else:
         g.identity = _identity_from_session()
     endpoint = request.endpoint
+    if request.method == "OPTIONS":
+        return None  # Flask answers OPTIONS itself (CORS preflight); no view runs
     if endpoint in PUBLIC_ENDPOINTS or (
         endpoint == "metrics" and current_app.config.get("METRICS_PUBLIC")
     ):

@@ -37,18 +37,21 @@ def _loc(loc: tuple) -> str:
     return out or "body"
 
 
+def _is_union_tag(part: object) -> bool:
+    """pydantic labels union branches in ``loc`` (e.g. "constrained-float", "literal[...]")."""
+    return isinstance(part, str) and (any(c in part for c in "[-(") or part in
+                                      {"float", "str", "int", "bool", "datetime"})
+
+
 def validation_problem(exc: ValidationError, prefix: str = "") -> ApiError:
-    """A pydantic ValidationError as a 422 naming each field."""
-    errors = []
+    """A pydantic ValidationError as a 422 naming each field (one entry per field)."""
+    by_field: dict[str, list[str]] = {}
     for e in exc.errors(include_url=False):
-        # drop pydantic's union-branch labels (e.g. "float", "literal['normal','diabetic']")
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in
-                                                 {"float", "str", "int", "bool"})))
+        loc = tuple(p for p in e["loc"] if not _is_union_tag(p))
         field = (prefix + "." if prefix else "") + _loc(loc) if loc else (prefix or "body")
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        errors.append({"field": field, "message": msg})
+        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+        by_field.setdefault(field, []).append(msg)
+    errors = [{"field": f, "message": " or ".join(m)} for f, m in by_field.items()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return ApiError(422, "Invalid input", detail, errors)
 
