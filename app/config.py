@@ -16,6 +16,7 @@ ENV_VARS = {
     "SESSION_COOKIE_SECURE": "1 (default): session cookie only over HTTPS; 0 for plain-HTTP dev",
     "METRICS_PUBLIC": "1: /metrics needs no authentication (scraper inside the VPC); default 0",
     "CACHE_SIZE": "forecast/plot results kept per worker process; default 512",
+    "FORECAST_ENGINE": "engine used when a request names none; default: the bundle's default",
 }
 
 
@@ -41,5 +42,6 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "METRICS_PUBLIC": _flag("METRICS_PUBLIC", False),
         "CACHE_SIZE": int(os.environ.get("CACHE_SIZE", "512")),
+        "FORECAST_ENGINE": os.environ.get("FORECAST_ENGINE") or None,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }

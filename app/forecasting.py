@@ -6,6 +6,7 @@ patient's first observation, regimen start and infection onset (so every twin ti
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +38,17 @@ def twin_module():
     return twin
 
 
+def twin_attr(name: str, fallback_module: str):
+    """``twin.<name>`` (the contract), else the same name from ``fallback_module``."""
+    twin = twin_module()
+    if hasattr(twin, name):
+        return getattr(twin, name)
+    try:
+        return getattr(importlib.import_module(fallback_module), name)
+    except (ImportError, AttributeError):
+        raise ModelUnavailable(f"twin.{name} is not available in this build") from None
+
+
 class _ForecasterHolder:
     """Loads the forecaster once per process; a failure is remembered for 30 s."""
 
@@ -56,11 +68,9 @@ class _ForecasterHolder:
                 return self.forecaster
             if self.error and time.monotonic() - self.failed_at < self.RETRY_S:
                 raise ModelUnavailable(self.error)
-            twin = twin_module()
-            if not hasattr(twin, "load_forecaster"):
-                self._fail("twin.load_forecaster is not available in this build")
+            load = twin_attr("load_forecaster", "twin.forecast.forecaster")
             try:
-                self.forecaster = twin.load_forecaster(uri)
+                self.forecaster = load(uri)
             except Exception as exc:  # BundleError, missing file, S3 errors
                 current_app.logger.warning("model bundle not loaded",
                                            extra={"model_uri": uri, "error": str(exc)})

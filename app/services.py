@@ -251,10 +251,11 @@ def _audit_run(kind: str, patient_id: str | None, fc_version: str, engine: str |
 def _run_forecast(p: Patient, obs: list[Observation], origin: datetime, now: datetime,
                   regimen, horizon_h: float, coverage: float, engine: str | None,
                   kind: str, actor: str | None) -> dict:
-    twin = forecasting.twin_module()
+    observation = forecasting.twin_attr("Observation", "twin.forecast.observations")
     forecaster = forecasting.get_forecaster()
+    engine = engine or current_app.config.get("FORECAST_ENGINE") or None
     now_h = forecasting.hours(origin, now)
-    twin_obs = [twin.Observation(time_h=forecasting.hours(origin, o.time), endpoint=o.code,
+    twin_obs = [observation(time_h=forecasting.hours(origin, o.time), endpoint=o.code,
                                  value=o.value) for o in obs]
     t0 = time.perf_counter()
     try:
@@ -289,6 +290,7 @@ def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
     version = patient_version(patient_id)
     forecaster = forecasting.get_forecaster()
     _check_engine(engine)
+    engine = engine or current_app.config.get("FORECAST_ENGINE") or None
     hour = _hour_floor(utcnow())
     key = ("forecast", patient_id, version, forecaster.version, float(horizon_h),
            float(coverage), engine, hour)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from app import plots, services
 from app.api import fhir, openapi
 from app.api.schemas import (
+    MAX_HORIZON_H,
     ObservationBatch,
     PatientIn,
     PatientPatch,
@@ -124,7 +125,7 @@ def _time_arg(name: str) -> datetime | None:
 def forecast_args() -> dict[str, Any]:
     """horizon_h, coverage and engine from the query string (400 if out of range)."""
     engine = request.args.get("engine")
-    return {"horizon_h": _float_arg("horizon_h", 72.0, 1.0, 336.0),
+    return {"horizon_h": _float_arg("horizon_h", 72.0, 1.0, MAX_HORIZON_H),
             "coverage": _float_arg("coverage", 0.9, 0.5, 0.99),
             "engine": engine or None}
 
