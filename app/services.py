@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -185,6 +186,7 @@ def list_observations(patient_id: str, since: datetime | None, until: datetime |
 def set_regimen(patient_id: str, data: RegimenIn) -> Patient:
     """Make ``data`` the patient's current regimen (earlier ones are kept as history)."""
     get_patient(patient_id)
+    check_regimen_start(data)
     s = db.session()
     s.add(Regimen(patient_id=patient_id, drug=data.drug, dose_mg=data.dose_mg,
                   interval_h=data.interval_h, start=data.start, stop=data.stop))
@@ -206,25 +208,45 @@ def _twin_error(exc: ValueError) -> ApiError:
     return field_error(field, message)
 
 
-def _origin(p: Patient, obs: list[Observation], extra: list[datetime] = ()) -> datetime:
-    times = [o.time for o in obs[:1]] + list(extra)
-    if p.regimen is not None:
-        times.append(p.regimen.start)
-    if p.infection_onset is not None:
-        times.append(p.infection_onset)
-    return min(times) if times else p.created_at
+#: forecasts use the observations of this window before "now" (twin time stays short)
+LOOKBACK = timedelta(days=30)
+#: a regimen may start at most this far ahead
+MAX_START_AHEAD = timedelta(days=180)
 
 
 def _hour_floor(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
 
-def _twin_regimen(r, origin: datetime):
-    if r is None:
+def _phase_start(r, floor: datetime) -> datetime:
+    """The regimen's first dose time at or after ``floor`` (same dosing phase)."""
+    if r.start >= floor:
+        return r.start
+    step = timedelta(hours=r.interval_h)
+    k = math.ceil((floor - r.start) / step)
+    return r.start + k * step
+
+
+def _origin(p: Patient, obs: list[Observation], now: datetime, regimens=()) -> datetime:
+    """Twin hour 0: the earliest of the first observation, regimen starts and infection
+    onset within the look-back window (never before ``now - LOOKBACK``)."""
+    floor = now - LOOKBACK
+    times = [o.time for o in obs[:1]]
+    times += [_phase_start(r, floor) for r in regimens if r is not None]
+    if p.infection_onset is not None:
+        times.append(p.infection_onset)
+    return max(min(times), floor) if times else floor
+
+
+def _twin_regimen(r, origin: datetime, until_h: float):
+    """A stored/proposed regimen in twin hours (untreated if None or already stopped)."""
+    if r is None or (r.stop is not None and r.stop <= origin):
         return forecasting.make_regimen("benazepril", 0.0, 24.0, 0.0, None)
+    start_h = forecasting.hours(origin, _phase_start(r, origin))
     stop_h = forecasting.hours(origin, r.stop) if r.stop else None
-    return forecasting.make_regimen(r.drug, r.dose_mg, r.interval_h,
-                                    forecasting.hours(origin, r.start), stop_h)
+    if stop_h is not None and stop_h > until_h:
+        stop_h = None  # stops after the forecast window: irrelevant here
+    return forecasting.make_regimen(r.drug, r.dose_mg, r.interval_h, start_h, stop_h)
 
 
 def _scenario(p: Patient, origin: datetime, regimen) -> Any:
@@ -251,22 +273,24 @@ def _audit_run(kind: str, patient_id: str | None, fc_version: str, engine: str |
 def _run_forecast(p: Patient, obs: list[Observation], origin: datetime, now: datetime,
                   regimen, horizon_h: float, coverage: float, engine: str | None,
                   kind: str, actor: str | None) -> dict:
+    """One forecast through the twin (ScenarioError/ObservationError become 422)."""
     observation = forecasting.twin_attr("Observation", "twin.forecast.observations")
     forecaster = forecasting.get_forecaster()
     engine = engine or current_app.config.get("FORECAST_ENGINE") or None
     now_h = forecasting.hours(origin, now)
-    twin_obs = [observation(time_h=forecasting.hours(origin, o.time), endpoint=o.code,
-                                 value=o.value) for o in obs]
     t0 = time.perf_counter()
     try:
-        scenario = _scenario(p, origin, regimen)
+        twin_obs = [observation(time_h=forecasting.hours(origin, o.time), endpoint=o.code,
+                                value=o.value) for o in obs]
+        twin_regimen = _twin_regimen(regimen, origin, now_h + horizon_h)
+        scenario = _scenario(p, origin, twin_regimen)
         fc = forecaster.forecast(scenario, twin_obs, now_h=now_h, horizon_h=horizon_h,
                                  coverage=coverage, engine=engine)
     except ValueError as exc:
         raise _twin_error(exc) from exc
     seconds = time.perf_counter() - t0
     digest = _digest(p.id, p.version, [(o.time, o.code, o.value) for o in obs], now_h,
-                     repr(regimen), horizon_h, coverage, engine)
+                     repr(twin_regimen), horizon_h, coverage, engine)
     _audit_run(kind, p.id, str(fc.model_version), str(fc.engine), digest, horizon_h, coverage,
                actor, seconds)
     return forecasting.forecast_to_dict(fc, origin, horizon_h, p.id)
@@ -305,26 +329,38 @@ def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
     return result
 
 
-def _load_for_forecast(patient_id: str) -> tuple[Patient, list[Observation]]:
+def load_for_forecast(patient_id: str) -> tuple[Patient, list[Observation], datetime]:
+    """The patient, observations of the look-back window (time order) and the issue time."""
     p = get_patient(patient_id)
-    obs, _ = list_observations(patient_id, None, None)
+    now = utcnow()
+    obs, _ = list_observations(patient_id, now - LOOKBACK, None)
     if not obs:
         raise ApiError(409, "No observations",
-                       "the forecast needs at least one observation of this patient",
-                       [{"field": "observations", "message": "none recorded yet"}])
-    return p, obs
+                       f"the forecast needs an observation from the last {LOOKBACK.days} days",
+                       [{"field": "observations", "message": "none recent enough"}])
+    return p, obs, max(_hour_floor(now), obs[-1].time)
 
 
 def _compute_forecast(patient_id: str, hour: datetime, horizon_h: float, coverage: float,
                       engine: str | None, actor: str | None) -> dict:
-    p, obs = _load_for_forecast(patient_id)
-    origin = _origin(p, obs)
-    now = max(hour, obs[-1].time)
-    result = _run_forecast(p, obs, origin, now, _twin_regimen(p.regimen, origin), horizon_h,
-                           coverage, engine, "forecast", actor)
+    p, obs, now = load_for_forecast(patient_id)
+    origin = _origin(p, obs, now, [p.regimen])
+    result = _run_forecast(p, obs, origin, now, p.regimen, horizon_h, coverage, engine,
+                           "forecast", actor)
     result["observations"] = [{"time": o.time.isoformat(), "code": o.code, "value": o.value}
                               for o in obs]
     return result
+
+
+def twin_state_now(patient_id: str) -> tuple[Any, float]:
+    """The patient's twin scenario and the issue time in twin hours (for the waveform)."""
+    p, obs, now = load_for_forecast(patient_id)
+    origin = _origin(p, obs, now, [p.regimen])
+    now_h = forecasting.hours(origin, now)
+    try:
+        return _scenario(p, origin, _twin_regimen(p.regimen, origin, now_h + 1)), now_h
+    except ValueError as exc:
+        raise _twin_error(exc) from exc
 
 
 def _summary(fc: dict) -> dict[str, float]:
@@ -334,17 +370,23 @@ def _summary(fc: dict) -> dict[str, float]:
             "sbp_mmhg_mean": float(np.mean(sbp))}
 
 
+def check_regimen_start(data: RegimenIn, field: str = "start") -> None:
+    """A regimen may not start more than MAX_START_AHEAD from now."""
+    if data.start > utcnow() + MAX_START_AHEAD:
+        raise field_error(field, f"must be at most {MAX_START_AHEAD.days} days ahead")
+
+
 def what_if(patient_id: str, proposed: RegimenIn, horizon_h: float = 72,
             coverage: float = 0.9, actor: str | None = None) -> dict:
     """Forecasts under the current regimen and under ``proposed``, side by side."""
     forecasting.get_forecaster()
-    p, obs = _load_for_forecast(patient_id)
-    origin = _origin(p, obs, [proposed.start])
-    now = max(_hour_floor(utcnow()), obs[-1].time)
-    current = _run_forecast(p, obs, origin, now, _twin_regimen(p.regimen, origin), horizon_h,
-                            coverage, None, "whatif", actor)
-    new = _run_forecast(p, obs, origin, now, _twin_regimen(proposed, origin), horizon_h,
-                        coverage, None, "whatif", actor)
+    check_regimen_start(proposed, "regimen.start")
+    p, obs, now = load_for_forecast(patient_id)
+    origin = _origin(p, obs, now, [p.regimen, proposed])
+    current = _run_forecast(p, obs, origin, now, p.regimen, horizon_h, coverage, None,
+                            "whatif", actor)
+    new = _run_forecast(p, obs, origin, now, proposed, horizon_h, coverage, None, "whatif",
+                        actor)
     return {"current": current, "proposed": new,
             "summary": {"current": _summary(current), "proposed": _summary(new)}}
 

@@ -297,14 +297,10 @@ def whatif_png(patient_id: str):
 def waveform_png(patient_id: str):
     """Arterial pressure waveform of the twin at the forecast's issue time."""
     try:
-        p, obs = services._load_for_forecast(patient_id)
         twin = forecasting.twin_module()
         if not hasattr(twin, "waveform"):
             raise forecasting.ModelUnavailable("twin.waveform is not available in this build")
-        origin = services._origin(p, obs)
-        now_h = forecasting.hours(origin, max(services._hour_floor(services.utcnow()),
-                                              obs[-1].time))
-        scenario = services._scenario(p, origin, services._twin_regimen(p.regimen, origin))
+        scenario, now_h = services.twin_state_now(patient_id)
         wave = twin.waveform(scenario, at_h=now_h)
     except ApiError as exc:
         return Response(exc.detail, status=exc.status, mimetype="text/plain")
