@@ -6,9 +6,13 @@ input, write nothing unless everything is valid, and commit themselves.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import logging
 import math
+import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -304,13 +308,9 @@ def _check_engine(engine: str | None) -> None:
         raise field_error("engine", f"must be one of {list(forecaster.engines)}")
 
 
-def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
-             engine: str | None = None, actor: str | None = None) -> dict:
-    """The patient's forecast as JSON-ready dict, cached by data version and model version.
-
-    The forecast is issued at ``max(this hour, last observation)`` so a cached result stays
-    valid within the hour.
-    """
+def _forecast_key(patient_id: str, horizon_h: float, coverage: float,
+                  engine: str | None) -> tuple[tuple, str | None, datetime]:
+    """(cache key, engine, issue hour) of a forecast; one cheap query for the data version."""
     version = patient_version(patient_id)
     forecaster = forecasting.get_forecaster()
     _check_engine(engine)
@@ -318,6 +318,17 @@ def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
     hour = _hour_floor(utcnow())
     key = ("forecast", patient_id, version, forecaster.version, float(horizon_h),
            float(coverage), engine, hour)
+    return key, engine, hour
+
+
+def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
+             engine: str | None = None, actor: str | None = None) -> dict:
+    """The patient's forecast as JSON-ready dict, cached by data version and model version.
+
+    The forecast is issued at ``max(this hour, last observation)`` so a cached result stays
+    valid within the hour.
+    """
+    key, engine, hour = _forecast_key(patient_id, horizon_h, coverage, engine)
     cache = current_app.extensions["result_cache"]
     hit = cache.get(key)
     if hit is not None:
@@ -327,6 +338,22 @@ def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
     result = _compute_forecast(patient_id, hour, horizon_h, coverage, engine, actor)
     cache.put(key, result)
     return result
+
+
+def forecast_body(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
+                  engine: str | None = None, actor: str | None = None) -> bytes:
+    """The forecast as the API's JSON body (bytes), itself cached: serialising is the
+    dominant cost of a cached forecast request."""
+    key, _, _ = _forecast_key(patient_id, horizon_h, coverage, engine)
+    cache = current_app.extensions["result_cache"]
+    body = cache.get((*key, "body"))
+    if body is None:
+        result = forecast(patient_id, horizon_h, coverage, engine, actor)
+        body = json.dumps({k: v for k, v in result.items() if k != "observations"}).encode()
+        cache.put((*key, "body"), body)
+    else:
+        METRICS.count_cache("hit")
+    return body
 
 
 def load_for_forecast(patient_id: str) -> tuple[Patient, list[Observation], datetime]:
@@ -432,11 +459,67 @@ def model_info() -> dict:
 # --- audit ------------------------------------------------------------------------------------
 
 
+class _AuditQueue:
+    """Reads are appended in batches (every FLUSH_S or BATCH rows) from a per-process thread,
+    so a cached forecast costs no database write; writes are audited synchronously."""
+
+    FLUSH_S = 0.5
+    BATCH = 500
+
+    def __init__(self, engine) -> None:
+        self.lock = threading.Lock()
+        self.rows: list[dict] = []
+        self.pid = 0
+        self.engine = engine
+
+    def add(self, row: dict) -> None:
+        with self.lock:
+            self.rows.append(row)
+            full = len(self.rows) >= self.BATCH
+            if self.pid != os.getpid():  # first use in this (forked) process
+                self.pid = os.getpid()
+                threading.Thread(target=self._loop, daemon=True, name="audit").start()
+                atexit.register(self.flush)
+        if full:
+            self.flush()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_S)
+            try:
+                self.flush()
+            except Exception:
+                logging.getLogger("app.audit").exception("audit flush failed")
+
+    def flush(self) -> None:
+        with self.lock:
+            rows, self.rows, engine = self.rows, [], self.engine
+        if rows and engine is not None:
+            with engine.begin() as conn:
+                conn.execute(insert(AuditEvent), rows)
+
+
+def _audit_queue() -> _AuditQueue:
+    ext = current_app.extensions
+    queue = ext.get("audit_queue")
+    if queue is None:
+        queue = ext.setdefault("audit_queue", _AuditQueue(db.get_engine()))
+    return queue
+
+
 def audit(actor: str | None, method: str, path: str, patient_id: str | None,
           status: int) -> None:
-    """Append one row to the audit log (own transaction)."""
+    """Record one request in the audit log (writes at once, reads in the next batch)."""
     action = "read" if method in {"GET", "HEAD", "OPTIONS"} else "write"
+    row = {"time": datetime.now(UTC), "actor": actor, "action": action, "method": method,
+           "path": path[:256], "patient_id": patient_id, "status": status}
+    if action == "read":
+        _audit_queue().add(row)
+        return
     with db.get_engine().begin() as conn:
-        conn.execute(insert(AuditEvent).values(
-            time=datetime.now(UTC), actor=actor, action=action, method=method,
-            path=path[:256], patient_id=patient_id, status=status))
+        conn.execute(insert(AuditEvent).values(**row))
+
+
+def flush_audit() -> None:
+    """Write pending audit rows of the current app now (tests, shutdown)."""
+    _audit_queue().flush()

@@ -241,9 +241,8 @@ def put_regimen(patient_id: str):
 
 @bp.get("/patients/<patient_id>/forecast")
 def get_forecast(patient_id: str):
-    result = services.forecast(patient_id, actor=actor(), **forecast_args())
-    body = {k: v for k, v in result.items() if k != "observations"}
-    return _json(body)
+    body = services.forecast_body(patient_id, actor=actor(), **forecast_args())
+    return Response(body, mimetype="application/json")
 
 
 def _plot(patient_id: str, fmt: str) -> Response:
