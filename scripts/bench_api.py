@@ -146,6 +146,9 @@ def main() -> int:
                            ("forecast_png", f"/api/v1/patients/{pid}/forecast.png")):
             drive(srv.port, token, path, min(args.clients, 8), 2.0)  # warm every worker
             results[name] = drive(srv.port, token, path, args.clients, args.duration)
+        results["png_cached_1_client"] = drive(srv.port, token,
+                                               f"/api/v1/patients/{pid}/forecast.png", 1,
+                                               min(args.duration, 10.0))
         results["png_uncached"] = uncached(srv.port, token, pid, args.uncached)
         for name, r in results.items():
             print(f"{name:14s} {r['requests']:7d} req  {r['rps']:8.1f} req/s  "

@@ -12,6 +12,8 @@ import pytest
 from tests.app_model import shared_bundle
 from tests.app_server import Server
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

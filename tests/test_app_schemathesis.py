@@ -13,6 +13,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -35,6 +36,8 @@ CHECKS_NO_MODEL = CHECKS[1:]
 EXAMPLES_PER_OPERATION = 50
 STATS = {"requests": 0, "5xx": 0, "503_model_unavailable": 0}
 STATE: dict = {}
+
+pytestmark = pytest.mark.slow
 
 
 def _make_schema():
