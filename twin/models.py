@@ -218,6 +218,9 @@ class ClinicalModel(BaseModel):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        is_b = torch.tensor([s.regimen.drug == "benazepril" for s in self.scenarios])
+        self.pk["c50"] = torch.where(is_b, self.pk["c50"] * self.p["benazepril_c50_factor"],
+                                     self.pk["c50"])
         self._personalise()
 
     def _baseline(self, name: str, default: Tensor) -> Tensor:
