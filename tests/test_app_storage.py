@@ -101,6 +101,10 @@ def pg_app(tmp_path):
     with app.app_context():
         init_db()
     yield app
+    from app.services import flush_audit
+
+    with app.app_context():
+        flush_audit()
     engine.dispose()
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

@@ -288,7 +288,8 @@ def get_model():
 
 @bp.after_request
 def _audit(resp: Response) -> Response:
-    if request.endpoint in ("api.openapi_json", "api.docs", "api.get_model"):
+    if request.method == "OPTIONS" or request.endpoint in ("api.openapi_json", "api.docs",
+                                                            "api.get_model"):
         return resp
     try:
         services.audit(actor(), request.method, request.path,
