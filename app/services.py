@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from app import codes, db, forecasting
@@ -102,9 +102,13 @@ def get_patient(patient_id: str) -> Patient:
     return p
 
 
+_VERSION_QUERY = select(Patient.version).where(Patient.id == bindparam("pid"))
+
+
 def patient_version(patient_id: str) -> int:
     """The data version of a patient (one cheap query), or a 404 problem."""
-    v = db.session().scalar(select(Patient.version).where(Patient.id == patient_id))
+    with db.get_engine().connect() as conn:  # Core, not the ORM: this is the hot path
+        v = conn.execute(_VERSION_QUERY, {"pid": patient_id}).scalar()
     if v is None:
         raise ApiError(404, "Not Found", f"patient {patient_id!r} does not exist",
                        [{"field": "patient_id", "message": "unknown patient"}])
