@@ -55,6 +55,8 @@ def test_infection_and_glucose_profiles_change_the_course():
     assert torch.allclose(e["ace2_per_h"][1, :3], e["ace2_per_h"][0, :3])
     assert float(e["ace2_per_h"][1, -1]) < 0.5 * float(e["ace2_per_h"][0, -1])
     assert float(e["angII_pg_per_ml"][2].std()) > 0.01
+    # Without a personal baseline, higher glucose raises the default AngII (Pilvankar rates).
+    assert float(e["angII_pg_per_ml"][2].mean()) > float(e["angII_pg_per_ml"][0, 0])
     g = twin.glucose.profile_mmol_per_l(torch.tensor([0.0, 24.0, 8.9, 32.9]), "normal")
     assert float(g[0]) == pytest.approx(float(g[1])) and float(g[2]) == pytest.approx(float(g[3]))
 

@@ -64,6 +64,20 @@ def test_dose_times_handle_missed_extra_and_stop():
     assert Regimen(dose_mg=0).dose_times_h(100) == ()
 
 
+def test_scenarios_copy_pickle_and_convert():
+    import copy
+    import dataclasses
+    import pickle
+
+    s = Scenario(glucose="diabetic", baseline={"angII_pg_per_ml": 12.0},
+                 regimen=Regimen(dose_mg=10, missed_doses=(2,)))
+    assert pickle.loads(pickle.dumps(s)) == s
+    assert copy.deepcopy(s) == s
+    d = dataclasses.asdict(s)
+    assert d["regimen"]["dose_mg"] == 10.0 and d["baseline"] == {"angII_pg_per_ml": 12.0}
+    assert dataclasses.replace(s, age_years=60).age_years == 60.0
+
+
 def test_scenarios_are_hashable_and_compare_by_value():
     a = Scenario(baseline={"sbp_mmhg": 150})
     b = Scenario(baseline={"sbp_mmhg": 150})

@@ -236,9 +236,13 @@ class ClinicalModel(BaseModel):
         g0 = torch.tensor([glu.profile_mean(s.glucose) if isinstance(s.glucose, str)
                            else s.glucose for s in self.scenarios], dtype=DTYPE)
         p["g0"] = g0
-        ang2 = self._baseline("angII_pg_per_ml", p["angII0_pg_per_ml"]) * self.mult(
-            "angII_baseline") / p["Mw_AngII"]
-        ang1 = self._baseline("angI_pg_per_ml", p["angI0_pg_per_ml"]) * self.mult(
+        # Population defaults (Shionoiri baselines, taken at 5 mmol/L) follow the Pilvankar
+        # glucose dependence: AngI with renin activity, AngII with renin activity x ACE.
+        f_ren = (p["c_Renin_a"] * g0 + p["c_Renin_b"]) / (p["c_Renin_a"] * 5.0 + p["c_Renin_b"])
+        f_ace = (p["c_ACE_a"] * g0 + p["c_ACE_b"]) / (p["c_ACE_a"] * 5.0 + p["c_ACE_b"])
+        ang2 = self._baseline("angII_pg_per_ml", p["angII0_pg_per_ml"] * f_ren * f_ace
+                              ) * self.mult("angII_baseline") / p["Mw_AngII"]
+        ang1 = self._baseline("angI_pg_per_ml", p["angI0_pg_per_ml"] * f_ren) * self.mult(
             "angI_baseline") / p["Mw_AngI"]
         pra = self._baseline("pra_ng_per_ml_per_h", torch.full_like(g0, -1.0))
         renin_pg = torch.where(pra > 0, (pra - p["pra_intercept"]) / p["pra_slope"],
