@@ -48,7 +48,7 @@ def test_local_round_trip(forecaster, tmp_path):
 
 
 def test_missing_bundle_is_refused(tmp_path):
-    with pytest.raises(BundleError, match="manifest.json is missing"):
+    with pytest.raises(BundleError, match=r"manifest\.json is missing"):
         load_forecaster(str(tmp_path / "nothing-here"))
 
 
@@ -166,8 +166,8 @@ def test_s3_corrupt_and_missing_are_refused(forecaster, s3_env):
     uri = "s3://models/forecast/v2"
     forecaster.save(uri)
     s3_env.put_object(Bucket="models", Key="forecast/v2/conformal.npz", Body=b"garbage")
-    with pytest.raises(BundleError, match="conformal.npz is corrupt"):
+    with pytest.raises(BundleError, match=r"conformal\.npz is corrupt"):
         load_forecaster(uri)
-    with pytest.raises(BundleError, match="cannot read manifest.json"):
+    with pytest.raises(BundleError, match=r"cannot read manifest\.json"):
         load_forecaster("s3://models/forecast/none")
     assert os.environ["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1")

@@ -40,7 +40,8 @@ def _observe(seed: int, scenario: Scenario, params: dict[str, float]) -> list[Ob
         for name in names:
             true = float(res.endpoints[name][0, k])
             kind, size = OBS_NOISE[name]
-            noisy = true + size * rng.normal() if kind == "sd" else true * np.exp(size * rng.normal())
+            eps = rng.normal()
+            noisy = true + size * eps if kind == "sd" else true * np.exp(size * eps)
             obs.append(Observation(float(t), name, noisy))
     return obs
 
