@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from app.codes import CODES
 from app.errors import ApiError
 
 
@@ -151,7 +152,7 @@ def forecast_to_dict(fc, origin: datetime, horizon_h: float, patient_id: str | N
     for name, ef in fc.endpoints.items():
         times_h = [float(t) for t in ef.times_h]
         endpoints[name] = {
-            "unit": ef.unit,
+            "unit": CODES[name].unit if name in CODES else ef.unit,  # UCUM, as observations
             "times": [at(origin, t).isoformat() for t in times_h],
             "times_h": times_h,
             "median": [float(v) for v in ef.median],
