@@ -102,6 +102,7 @@ class LRUCache:
         self.size = size
         self.lock = threading.Lock()
         self.data: OrderedDict[Hashable, Any] = OrderedDict()
+        self.inflight: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable) -> Any:
         with self.lock:
@@ -109,6 +110,25 @@ class LRUCache:
                 self.data.move_to_end(key)
                 return self.data[key]
         return None
+
+    def get_or_compute(self, key: Hashable, compute) -> tuple[Any, bool]:
+        """(value, was_cached); concurrent callers of one key wait for a single computation."""
+        value = self.get(key)
+        if value is not None:
+            return value, True
+        with self.lock:
+            key_lock = self.inflight.setdefault(key, threading.Lock())
+        with key_lock:
+            value = self.get(key)
+            if value is not None:
+                return value, True
+            try:
+                value = compute()
+                self.put(key, value)
+            finally:
+                with self.lock:
+                    self.inflight.pop(key, None)
+        return value, False
 
     def put(self, key: Hashable, value: Any) -> None:
         with self.lock:

@@ -127,13 +127,8 @@ def forecast_plot(patient_id: str, fmt: str, panel: str, horizon_h: float, cover
     hour = services._hour_floor(services.utcnow())
     key = ("plot", patient_id, version, model_version, horizon_h, coverage, engine, hour,
            panel, fmt)
-    cache = current_app.extensions["plot_cache"]
-    hit = cache.get(key)
-    if hit is not None:
-        METRICS.count_cache("plot_hit")
-        return hit, MIMETYPES[fmt]
-    METRICS.count_cache("plot_miss")
-    fc = services.forecast(patient_id, horizon_h, coverage, engine, actor)
-    data = render_forecast(fc, panel, fmt)
-    cache.put(key, data)
+    data, cached = current_app.extensions["plot_cache"].get_or_compute(
+        key, lambda: render_forecast(services.forecast(patient_id, horizon_h, coverage, engine,
+                                                       actor), panel, fmt))
+    METRICS.count_cache("plot_hit" if cached else "plot_miss")
     return data, MIMETYPES[fmt]

@@ -333,14 +333,9 @@ def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
     valid within the hour.
     """
     key, engine, hour = _forecast_key(patient_id, horizon_h, coverage, engine)
-    cache = current_app.extensions["result_cache"]
-    hit = cache.get(key)
-    if hit is not None:
-        METRICS.count_cache("hit")
-        return hit
-    METRICS.count_cache("miss")
-    result = _compute_forecast(patient_id, hour, horizon_h, coverage, engine, actor)
-    cache.put(key, result)
+    result, cached = current_app.extensions["result_cache"].get_or_compute(
+        key, lambda: _compute_forecast(patient_id, hour, horizon_h, coverage, engine, actor))
+    METRICS.count_cache("hit" if cached else "miss")
     return result
 
 

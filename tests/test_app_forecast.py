@@ -149,3 +149,19 @@ def test_forecast_without_bundle_is_503(client, auth_headers):
     resp = client.get(f"/api/v1/patients/{pid}/forecast", headers=auth_headers)
     assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
     assert "could not be loaded" in resp.get_json()["detail"]
+
+
+def test_concurrent_requests_compute_a_forecast_once(model_app, api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, h = api
+    pid, _ = _admit_with_data(client, h)
+
+    def get(_):
+        return model_app.test_client().get(f"/api/v1/patients/{pid}/forecast.png", headers=h)
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(get, range(6)))
+    assert all(r.status_code == 200 for r in responses)
+    assert len({r.data for r in responses}) == 1
+    assert _runs(model_app) == 1
