@@ -19,13 +19,22 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app import codes, db, forecasting
 from app.api.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn, SimulateRequest
 from app.errors import ApiError, field_error
-from app.models import AuditEvent, ForecastRun, Observation, Patient, Regimen, utcnow
+from app.models import (
+    AuditEvent,
+    ForecastCache,
+    ForecastRun,
+    Observation,
+    Patient,
+    Regimen,
+    utcnow,
+)
 from app.observability import METRICS
 
 #: an observation may be this far in the future (clock skew) before it is rejected
@@ -334,8 +343,37 @@ def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
     """
     key, engine, hour = _forecast_key(patient_id, horizon_h, coverage, engine)
     result, cached = current_app.extensions["result_cache"].get_or_compute(
-        key, lambda: _compute_forecast(patient_id, hour, horizon_h, coverage, engine, actor))
+        key, lambda: _shared_or_compute(
+            key, patient_id,
+            lambda: _compute_forecast(patient_id, hour, horizon_h, coverage, engine, actor)))
     METRICS.count_cache("hit" if cached else "miss")
+    return result
+
+
+#: shared cache rows older than this are deleted (the key includes the issue hour)
+SHARED_CACHE_TTL = timedelta(hours=3)
+
+
+def _shared_or_compute(key: tuple, patient_id: str, compute) -> dict:
+    """The forecast from the shared (database) cache, else computed and stored there."""
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()
+    engine = db.get_engine()
+    with engine.connect() as conn:
+        body = conn.execute(select(ForecastCache.body)
+                            .where(ForecastCache.key_sha256 == digest)).scalar()
+    if body is not None:
+        METRICS.count_cache("shared_hit")
+        return json.loads(body)
+    result = compute()
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(ForecastCache)
+                         .where(ForecastCache.created_at < utcnow() - SHARED_CACHE_TTL))
+            conn.execute(insert(ForecastCache).values(
+                key_sha256=digest, patient_id=patient_id, body=json.dumps(result),
+                created_at=utcnow()))
+    except IntegrityError:
+        pass  # another worker stored the same forecast meanwhile
     return result
 
 

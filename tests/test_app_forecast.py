@@ -165,3 +165,17 @@ def test_concurrent_requests_compute_a_forecast_once(model_app, api):
     assert all(r.status_code == 200 for r in responses)
     assert len({r.data for r in responses}) == 1
     assert _runs(model_app) == 1
+
+
+def test_second_worker_reads_the_shared_cache(model_app, api):
+    """A second process (another app on the same database) reuses the stored forecast."""
+    from app import create_app
+
+    client, h = api
+    pid, _ = _admit_with_data(client, h)
+    first = client.get(f"/api/v1/patients/{pid}/forecast", headers=h).get_json()
+    other = create_app({"TESTING": True, "DATABASE_URL": model_app.config["DATABASE_URL"],
+                        "MODEL_URI": model_app.config["MODEL_URI"]})
+    again = other.test_client().get(f"/api/v1/patients/{pid}/forecast", headers=h).get_json()
+    assert again == first
+    assert _runs(model_app) == 1
