@@ -1,13 +1,15 @@
 """Fit the renal-group RAS parameters of the `clinical` set to Shionoiri et al. 1992.
 
 For each renal function, six parameters (f_ace, f_max, gamma_fb, tau_fb_h, ke0_per_h,
-benazepril_c50_factor) are fitted
-by weighted least squares (weights 1/sigma of the digitized error bars, as in Ford Versypt et al.
-2017) on AngII, AngI and PRA at 0, 2, 4, 8, 24 h after a single 5 mg benazepril dose. The
-baseline (t = 0) is not fitted: the production terms are solved so the untreated steady state
-equals the measured t = 0 values. Residual Jacobians come from one batched simulation of the
-base point plus one perturbation per parameter (our batched solver). Writes the values into
-twin/data/clinical.json and prints the unweighted RMSEs.
+benazepril_c50_factor) are fitted by weighted least squares (weights 1/sigma of the digitized
+error bars, as in Ford Versypt et al. 2017) on AngII, AngI and PRA (the series Ford Versypt et
+al. fitted) at 0, 2, 4, 8, 24 h after a single 5 mg benazepril dose, within plausible bounds.
+(Adding the active-renin series changes the AngII RMSE little, 0.13 / 0.78 pg/mL, and worsens
+AngI; it is left out.) The baseline (t = 0) is not
+fitted: the production terms are solved so the untreated steady state equals the measured
+t = 0 values. Residual Jacobians come from one batched simulation of the base point plus one
+perturbation per parameter (our batched solver). Writes the values into twin/data/clinical.json
+and prints the unweighted RMSEs.
 
 Usage: .venv/bin/python scripts/fit_clinical.py [--dry-run]
 """

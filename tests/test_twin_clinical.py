@@ -110,3 +110,6 @@ def test_hypertensive_patient_bp_falls_as_published():
     assert 0.3 <= trough / peak <= 0.75
     assert np.all(fall["sbp_mmhg"] < 0)
     assert float(res.endpoints["hr_bpm"][0, day14].max()) < 90.0
+    for name in ("angI_pg_per_ml", "angII_pg_per_ml", "renin_pg_per_ml", "ang17_pg_per_ml",
+                 "pra_ng_per_ml_per_h", "diacid_ng_per_ml", "agt_pg_per_ml"):
+        assert torch.all(res.endpoints[name] >= 0), name

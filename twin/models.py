@@ -256,8 +256,9 @@ class ClinicalModel(BaseModel):
         p["k_at2"] = s2 * p["k_AT2"]
         p["k_other2"] = s2 * (p["k_APA"] + p["k_AT2"] + k_deg2)
         p["k_conv"] = p["k_A2_total"] * ang2 / ang1
-        p["k_other1"] = torch.clamp(p["k_A1_total"] - p["k_conv"] - p["k_ACE2"],
-                                    min=0.05) + 0.0 * p["k_A1_total"]
+        # AngI clearance other than conversion (NEP, ACE2, degradation); kept >= 0.05/h when a
+        # baseline's AngII/AngI ratio asks for more conversion than the total clearance.
+        p["k_other1"] = torch.clamp(p["k_A1_total"] - p["k_conv"] - p["k_ACE2"], min=0.05)
         prod1 = (p["k_conv"] + p["k_other1"] + p["k_ACE2"]) * ang1
         p["k_renin"] = prod1 / ren
         p["agt0"] = p["agt0_nM"]
