@@ -179,3 +179,22 @@ def test_second_worker_reads_the_shared_cache(model_app, api):
     again = other.test_client().get(f"/api/v1/patients/{pid}/forecast", headers=h).get_json()
     assert again == first
     assert _runs(model_app) == 1
+
+
+def test_readyz_reports_a_bundle_that_does_not_load(tmp_path, client, app, auth_headers):
+    (tmp_path / "model").mkdir(exist_ok=True)  # present but empty: not a bundle
+    assert client.get("/readyz").status_code == 200  # nothing tried yet
+    pid = client.post("/api/v1/patients", json={"age": 50},
+                      headers=auth_headers).get_json()["id"]
+    assert client.get(f"/api/v1/patients/{pid}/forecast",
+                      headers=auth_headers).status_code == 503
+    body = client.get("/readyz").get_json()
+    assert body["not_ready"] == ["model_bundle"]
+
+
+def test_readyz_ok_with_a_loaded_bundle(model_app):
+    from app import forecasting
+
+    with model_app.app_context():
+        forecasting.get_forecaster()
+    assert model_app.test_client().get("/readyz").status_code == 200
