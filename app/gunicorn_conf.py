@@ -7,7 +7,23 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 accesslog = "-"
+# one JSON object per request, like the application's own logs
+access_log_format = ('{"logger": "gunicorn.access", "time": "%(t)s", "remote": "%(h)s", '
+                     '"method": "%(m)s", "path": "%(U)s", "status": %(s)s, "bytes": "%(B)s", '
+                     '"duration_ms": %(M)s}')
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Load the app (and torch) once in the master, then fork.
 preload_app = True
+
+# create_app loads the model bundle once in the master (shared by the forked workers).
+os.environ.setdefault("PRELOAD_MODEL", "1")
+
+
+def post_fork(server, worker):
+    """One torch thread per worker: workers x threads already fill the cores."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
