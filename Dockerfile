@@ -1,0 +1,60 @@
+# syntax=docker/dockerfile:1
+# The RAS twin service: gunicorn + Flask + PyTorch (CPU) on python:3.11-slim.
+# Build:  docker build -t ras-twin .
+# Run:    docker run --read-only -p 8000:8000 -e SECRET_KEY=... ras-twin
+# Writable paths at run time: /tmp and /app/instance (declared volumes; ECS mounts them).
+
+# ---- build: a virtualenv with the pinned requirements ----------------------------------
+FROM python:3.11-slim AS build
+# torch comes from the PyTorch CPU index only: on PyPI the same version is the CUDA build.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG TORCH_VERSION=2.13.0
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}+cpu" \
+    && pip install -r /tmp/requirements.txt \
+    && python -c "import torch; assert not torch.version.cuda, torch.version.cuda" \
+    && pip uninstall --yes pip \
+    && rm -rf /opt/venv/lib/python3.11/site-packages/torch/include \
+    && find /opt/venv -type d -name tests -path "*/site-packages/*/tests" -prune -exec rm -rf {} +
+
+# ---- model: the default model bundle, built at image build time ------------------------
+FROM build AS model
+WORKDIR /app
+COPY app/ app/
+COPY twin/ twin/
+COPY scripts/ scripts/
+# MODEL_URI may point elsewhere at run time (s3://...: fetched at start, see container_start.sh).
+RUN mkdir -p /app/bundle \
+    && if [ -f scripts/ensure_model.py ]; then MODEL_URI=/app/bundle/model python scripts/ensure_model.py; fi \
+    && MPLCONFIGDIR=/app/bundle/mplconfig python -c "import matplotlib.font_manager" \
+    && python -m compileall -q app twin scripts
+
+# ---- runtime ---------------------------------------------------------------------------
+FROM python:3.11-slim AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    MODEL_URI=/app/bundle/model \
+    BIND=0.0.0.0:8000 \
+    WEB_CONCURRENCY=2 \
+    GUNICORN_THREADS=4
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+       --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY --from=model /app /app
+RUN mkdir -p /app/instance && chown 10001:10001 /app/instance && chmod 0700 /app/instance
+VOLUME ["/tmp", "/app/instance"]
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+ENTRYPOINT ["/bin/sh", "/app/scripts/container_start.sh"]
