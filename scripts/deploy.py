@@ -210,11 +210,9 @@ def log(message: str) -> None:
     print(f"[deploy] {message}", file=sys.stderr, flush=True)
 
 
-def placeholder_values(args: argparse.Namespace, aws: dict[str, Any] | None) -> dict[str, str]:
+def placeholder_values(args: argparse.Namespace, outputs: dict[str, str]) -> dict[str, str]:
     """Values for the template: stack outputs, then AWS_REGION and IMAGE, then --var."""
-    values: dict[str, str] = {}
-    if args.stack:
-        values.update(stack_outputs(aws["cloudformation"], args.stack))
+    values = dict(outputs)
     values["AWS_REGION"] = args.region
     if args.image:
         values["IMAGE"] = args.image
@@ -226,9 +224,22 @@ def placeholder_values(args: argparse.Namespace, aws: dict[str, Any] | None) -> 
     return values
 
 
+def outputs_of(args: argparse.Namespace, aws: dict[str, Any] | None) -> dict[str, str]:
+    """The ``--stack``'s outputs as placeholder names (empty without ``--stack``)."""
+    return stack_outputs(aws["cloudformation"], args.stack) if args.stack else {}
+
+
+def resolve_service(args: argparse.Namespace, outputs: dict[str, str]) -> tuple[str, str]:
+    """``(cluster, service)``: the options, else the stack's outputs, else ``ras-twin``."""
+    cluster = args.cluster or outputs.get("CLUSTER_NAME") or "ras-twin"
+    service = args.service or outputs.get("SERVICE_NAME") or "ras-twin"
+    return cluster, service
+
+
 def cmd_render(args: argparse.Namespace) -> dict[str, Any]:
     aws = clients(args.region, args.endpoint_url) if args.stack else None
-    task_def = render(json.loads(args.template.read_text()), placeholder_values(args, aws))
+    values = placeholder_values(args, outputs_of(args, aws))
+    task_def = render(json.loads(args.template.read_text()), values)
     text = json.dumps(task_def, indent=2) + "\n"
     if args.out:
         args.out.write_text(text)
@@ -239,20 +250,24 @@ def cmd_render(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_deploy(args: argparse.Namespace) -> None:
     aws = clients(args.region, args.endpoint_url)
-    task_def = render(json.loads(args.template.read_text()), placeholder_values(args, aws))
+    outputs = outputs_of(args, aws)
+    cluster, service = resolve_service(args, outputs)
+    smoke_url = args.smoke_url or outputs.get("SERVICE_URL")
+    task_def = render(json.loads(args.template.read_text()), placeholder_values(args, outputs))
     for image in container_images(task_def).values():
         check_image_in_ecr(aws["ecr"], image)
-    describe_service(aws["ecs"], args.cluster, args.service)
+    describe_service(aws["ecs"], cluster, service)
     arn = register(aws["ecs"], task_def)
     log(f"registered {arn}")
-    update_service(aws["ecs"], args.cluster, args.service, arn)
-    log(f"updated {args.cluster}/{args.service}; waiting for a stable service")
-    wait_stable(aws["ecs"], args.cluster, args.service, args.timeout)
-    check_rollout(describe_service(aws["ecs"], args.cluster, args.service), arn)
+    update_service(aws["ecs"], cluster, service, arn)
+    log(f"updated {cluster}/{service}; waiting for a stable service")
+    wait_stable(aws["ecs"], cluster, service, args.timeout)
+    check_rollout(describe_service(aws["ecs"], cluster, service), arn)
     log(f"service stable on {arn}")
-    if args.smoke_url:
-        smoke(args.smoke_url, args.smoke_timeout)
-    print(json.dumps({"taskDefinitionArn": arn, "images": container_images(task_def)}))
+    if smoke_url:
+        smoke(smoke_url, args.smoke_timeout)
+    print(json.dumps({"taskDefinitionArn": arn, "cluster": cluster, "service": service,
+                      "images": container_images(task_def), "url": smoke_url}))
 
 
 def cmd_smoke(args: argparse.Namespace) -> None:
@@ -261,12 +276,13 @@ def cmd_smoke(args: argparse.Namespace) -> None:
 
 def cmd_rollback(args: argparse.Namespace) -> None:
     aws = clients(args.region, args.endpoint_url)
-    current = describe_service(aws["ecs"], args.cluster, args.service)["taskDefinition"]
+    cluster, service = resolve_service(args, outputs_of(args, aws))
+    current = describe_service(aws["ecs"], cluster, service)["taskDefinition"]
     target = args.to or previous_revision(aws["ecs"], current)
-    log(f"rolling {args.service} back from {current} to {target}")
-    update_service(aws["ecs"], args.cluster, args.service, target)
-    wait_stable(aws["ecs"], args.cluster, args.service, args.timeout)
-    check_rollout(describe_service(aws["ecs"], args.cluster, args.service), target)
+    log(f"rolling {service} back from {current} to {target}")
+    update_service(aws["ecs"], cluster, service, target)
+    wait_stable(aws["ecs"], cluster, service, args.timeout)
+    check_rollout(describe_service(aws["ecs"], cluster, service), target)
     print(json.dumps({"taskDefinitionArn": target, "previous": current}))
 
 
@@ -281,8 +297,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     render_opts.add_argument("--stack", help="CloudFormation stack whose outputs fill the rest")
     render_opts.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
     service_opts = argparse.ArgumentParser(add_help=False)
-    service_opts.add_argument("--cluster", default="ras-twin")
-    service_opts.add_argument("--service", default="ras-twin")
+    service_opts.add_argument("--cluster", help="default: the stack's ClusterName, or ras-twin")
+    service_opts.add_argument("--service", help="default: the stack's ServiceName, or ras-twin")
     service_opts.add_argument("--timeout", type=int, default=900, help="seconds to stability")
     smoke_opts = argparse.ArgumentParser(add_help=False)
     smoke_opts.add_argument("--smoke-timeout", type=float, default=120.0)
@@ -291,12 +307,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_render)
     p = sub.add_parser("deploy", parents=[common, render_opts, service_opts, smoke_opts])
-    p.add_argument("--smoke-url", help="service URL (https://...) to smoke-test afterwards")
+    p.add_argument("--smoke-url", help="service URL to smoke-test (default: stack's ServiceUrl)")
     p.set_defaults(func=cmd_deploy)
     p = sub.add_parser("smoke", parents=[smoke_opts])
     p.add_argument("--url", required=True)
     p.set_defaults(func=cmd_smoke)
     p = sub.add_parser("rollback", parents=[common, service_opts])
+    p.add_argument("--stack", help="CloudFormation stack naming the cluster and service")
     p.add_argument("--to", help="task definition ARN (default: the previous revision)")
     p.set_defaults(func=cmd_rollback)
     return parser.parse_args(argv)
