@@ -128,19 +128,18 @@ def wait_stable(ecs, cluster: str, service: str, timeout_s: int) -> None:
 
 
 def check_rollout(service_desc: dict[str, Any], task_def_arn: str) -> None:
-    """Raise when the primary deployment is not ``task_def_arn`` or its rollout failed.
+    """Raise when the service does not run ``task_def_arn`` or its primary rollout failed.
 
-    After a circuit-breaker rollback the service is stable again but on the old revision:
-    that is a failed deploy, even though the stability waiter succeeded.
+    After a circuit-breaker rollback the service is stable again but on the old revision
+    (its ``taskDefinition`` is the primary deployment's): a failed deploy, even though the
+    stability waiter succeeded.
     """
     primary = next((d for d in service_desc.get("deployments", [])
-                    if d.get("status") == "PRIMARY"), None)
-    if primary is None:
-        raise DeployError("service has no PRIMARY deployment")
+                    if d.get("status") == "PRIMARY"), {})
     if primary.get("rolloutState") == "FAILED":
         raise DeployError(f"rollout failed: {primary.get('rolloutStateReason', '')}")
-    if primary["taskDefinition"] != task_def_arn:
-        raise DeployError(f"service runs {primary['taskDefinition']}, not {task_def_arn} "
+    if service_desc["taskDefinition"] != task_def_arn:
+        raise DeployError(f"service runs {service_desc['taskDefinition']}, not {task_def_arn} "
                           "(the circuit breaker rolled back?)")
 
 
@@ -168,13 +167,14 @@ def previous_revision(ecs, current_arn: str) -> str:
     """The ACTIVE revision of the same family just before ``current_arn``."""
     family = current_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
     revision = int(current_arn.rsplit(":", 1)[-1])
-    arns = ecs.list_task_definitions(familyPrefix=family, status="ACTIVE",
-                                     sort="DESC")["taskDefinitionArns"]
+    pages = ecs.get_paginator("list_task_definitions").paginate(
+        familyPrefix=family, status="ACTIVE", sort="DESC")
+    arns = [arn for page in pages for arn in page["taskDefinitionArns"]]
     older = [a for a in arns if a.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family
              and int(a.rsplit(":", 1)[-1]) < revision]
     if not older:
         raise DeployError(f"no revision of {family} older than {revision}")
-    return older[0]
+    return max(older, key=lambda a: int(a.rsplit(":", 1)[-1]))
 
 
 # --- smoke test -------------------------------------------------------------------------
