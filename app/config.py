@@ -13,7 +13,17 @@ ENV_VARS = {
     "SECRET_KEY": "session signing key (required outside tests)",
     "CORS_ORIGINS": "comma-separated origins allowed by CORS; default none",
     "LOG_LEVEL": "logging level; default INFO",
+    "SESSION_COOKIE_SECURE": "1 (default): session cookie only over HTTPS; 0 for plain-HTTP dev",
+    "METRICS_PUBLIC": "1: /metrics needs no authentication (scraper inside the VPC); default 0",
+    "CACHE_SIZE": "forecast/plot results kept per worker process; default 512",
 }
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def from_environment(instance_path: str) -> dict[str, Any]:
@@ -26,4 +36,10 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "CORS_ORIGINS": [o.strip() for o in origins.split(",") if o.strip()],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", True),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "METRICS_PUBLIC": _flag("METRICS_PUBLIC", False),
+        "CACHE_SIZE": int(os.environ.get("CACHE_SIZE", "512")),
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }

@@ -1,12 +1,18 @@
-"""Database engine and session per application, and the ``init-db`` command."""
+"""Database engine and sessions per application; ``init-db`` runs the alembic migrations."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class Base(DeclarativeBase):
@@ -16,6 +22,7 @@ class Base(DeclarativeBase):
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
@@ -34,6 +41,29 @@ def get_engine() -> Engine:
     return current_app.extensions["db_engine"]
 
 
+def session() -> Session:
+    """The request's session (closed at teardown)."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["db_session"]()
+    return g.db_session
+
+
+@contextmanager
+def new_session() -> Iterator[Session]:
+    """A session outside the request (CLI, background): committed by the caller."""
+    s = current_app.extensions["db_session"]()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _close_session(_exc) -> None:
+    s = g.pop("db_session", None)
+    if s is not None:
+        s.close()
+
+
 def ping() -> bool:
     """True when the database answers a trivial query."""
     try:
@@ -45,15 +75,29 @@ def ping() -> bool:
         return False
 
 
+def alembic_config(engine: Engine):
+    """An alembic Config pointing at our migrations and ``engine``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
 def init_db() -> None:
-    """Create every table that does not exist yet."""
-    Base.metadata.create_all(get_engine())
+    """Bring the schema to the latest migration (creates every table on a new database)."""
+    from alembic import command
+
+    from app import models  # noqa: F401  (register the tables)
+
+    command.upgrade(alembic_config(get_engine()), "head")
 
 
 @click.command("init-db")
 @with_appcontext
 def init_db_command() -> None:
-    """Create the tables."""
+    """Create or upgrade the tables (alembic upgrade head)."""
     init_db()
     click.echo("Initialized the database.")
 
@@ -63,4 +107,5 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine
     app.extensions["db_session"] = sessionmaker(engine, expire_on_commit=False)
+    app.teardown_appcontext(_close_session)
     app.cli.add_command(init_db_command)

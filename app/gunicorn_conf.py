@@ -11,3 +11,15 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Load the app (and torch) once in the master, then fork.
 preload_app = True
+
+# create_app loads the model bundle once in the master (shared by the forked workers).
+os.environ.setdefault("PRELOAD_MODEL", "1")
+
+
+def post_fork(server, worker):
+    """One torch thread per worker: workers x threads already fill the cores."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)

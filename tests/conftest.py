@@ -49,3 +49,13 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"{SHARED} is missing: tests need the shared reference material")
     return SHARED
+
+
+@pytest.fixture
+def auth_headers(app: Flask) -> dict[str, str]:
+    """Authorization header of a read+write bearer token on ``app``."""
+    from app.auth import issue_token
+
+    with app.app_context():
+        token = issue_token("integrator", "read,write")
+    return {"Authorization": f"Bearer {token}"}

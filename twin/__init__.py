@@ -4,6 +4,27 @@ This package knows nothing of the web service: it never imports Flask, SQLAlchem
 the ``app`` package. The service calls it through the small public API re-exported here.
 """
 
+from twin.drugs import DRUG_NAMES, drug_pk
+from twin.parameters import PATIENT_PARAMETERS, ParameterSet, ParamSpec, load_parameters
+from twin.scenario import Regimen, Scenario, ScenarioError
+from twin.simulate import ENDPOINTS, SimulationResult, simulate
+from twin.waveform import waveform
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "DRUG_NAMES",
+    "ENDPOINTS",
+    "PATIENT_PARAMETERS",
+    "ParamSpec",
+    "ParameterSet",
+    "Regimen",
+    "Scenario",
+    "ScenarioError",
+    "SimulationResult",
+    "__version__",
+    "drug_pk",
+    "load_parameters",
+    "simulate",
+    "waveform",
+]

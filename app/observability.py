@@ -1,0 +1,132 @@
+"""JSON logs to stdout, Prometheus-format metrics and security headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections import defaultdict
+
+from flask import Flask, Response, g, request
+
+_STD_ATTRS = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+               "logger": record.name, "message": record.getMessage()}
+        for key, value in vars(record).items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                out[key] = value if isinstance(value, (int, float, str, bool)) else str(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging(level: str) -> None:
+    """Route the root logger to stdout as JSON (idempotent)."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_twin_json", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        handler._twin_json = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Histogram:
+    """A Prometheus histogram with fixed buckets (seconds), keyed by a label tuple."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS_S) + 1))
+        self.sums: dict[tuple, float] = defaultdict(float)
+
+    def observe(self, labels: tuple, seconds: float) -> None:
+        row = self.counts[labels]
+        for i, bound in enumerate(BUCKETS_S):
+            if seconds <= bound:
+                row[i] += 1
+        row[-1] += 1
+        self.sums[labels] += seconds
+
+    def render(self, name: str, label_names: tuple[str, ...]) -> list[str]:
+        lines = [f"# TYPE {name} histogram"]
+        for labels, row in sorted(self.counts.items()):
+            base = ",".join(f'{k}="{v}"' for k, v in zip(label_names, labels, strict=True))
+            sep = "," if base else ""
+            for bound, count in zip(BUCKETS_S, row, strict=False):
+                lines.append(f'{name}_bucket{{{base}{sep}le="{bound}"}} {count}')
+            lines.append(f'{name}_bucket{{{base}{sep}le="+Inf"}} {row[-1]}')
+            lines.append(f"{name}_sum{{{base}}} {self.sums[labels]:.6f}")
+            lines.append(f"{name}_count{{{base}}} {row[-1]}")
+        return lines
+
+
+class Metrics:
+    """Request and forecast latency/counts of this worker process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = Histogram()
+        self.forecasts = Histogram()
+        self.cache = defaultdict(int)
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        with self.lock:
+            self.requests.observe((endpoint, method, str(status)), seconds)
+
+    def observe_forecast(self, kind: str, seconds: float) -> None:
+        with self.lock:
+            self.forecasts.observe((kind,), seconds)
+
+    def count_cache(self, outcome: str) -> None:
+        with self.lock:
+            self.cache[outcome] += 1
+
+    def render(self) -> str:
+        with self.lock:
+            lines = self.requests.render("twin_http_request_duration_seconds",
+                                         ("endpoint", "method", "status"))
+            lines += self.forecasts.render("twin_forecast_duration_seconds", ("kind",))
+            lines.append("# TYPE twin_cache_total counter")
+            for outcome, n in sorted(self.cache.items()):
+                lines.append(f'twin_cache_total{{outcome="{outcome}"}} {n}')
+        return "\n".join(lines) + "\n"
+
+
+METRICS = Metrics()
+
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def init_app(app: Flask) -> None:
+    """Logging, request timing and security headers."""
+    setup_logging(app.config["LOG_LEVEL"])
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        t0 = g.get("t0")
+        if t0 is not None:
+            METRICS.observe_request(request.endpoint or "none", request.method,
+                                    resp.status_code, time.perf_counter() - t0)
+        h = resp.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return resp

@@ -1,0 +1,398 @@
+"""Use cases shared by the API and the pages: admit, record, regimen, forecast, what-if.
+
+Functions take validated pydantic inputs, raise ``ApiError`` (4xx, naming the field) on bad
+input, write nothing unless everything is valid, and commit themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from flask import current_app
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import selectinload
+
+from app import codes, db, forecasting
+from app.api.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn, SimulateRequest
+from app.errors import ApiError, field_error
+from app.models import AuditEvent, ForecastRun, Observation, Patient, Regimen, utcnow
+from app.observability import METRICS
+
+#: an observation may be this far in the future (clock skew) before it is rejected
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+# --- patients ---------------------------------------------------------------------------------
+
+
+def patient_dict(p: Patient) -> dict[str, Any]:
+    """A patient as the API shows it."""
+    r = p.regimen
+    return {
+        "id": p.id, "age": p.age_years, "renal_function": p.renal_function,
+        "glucose": p.glucose, "infected": p.infected,
+        "infection_onset": p.infection_onset.isoformat() if p.infection_onset else None,
+        "external_id": p.external_id, "version": p.version,
+        "regimen": None if r is None else {
+            "drug": r.drug, "dose_mg": r.dose_mg, "interval_h": r.interval_h,
+            "start": r.start.isoformat(), "stop": r.stop.isoformat() if r.stop else None},
+        "created_at": p.created_at.isoformat(), "updated_at": p.updated_at.isoformat(),
+    }
+
+
+def _not_future(field: str, t: datetime | None) -> None:
+    if t is not None and t > utcnow() + CLOCK_SKEW:
+        raise field_error(field, f"is in the future ({t.isoformat()})")
+
+
+def _apply_covariates(p: Patient, data: dict[str, Any]) -> None:
+    if "age" in data and data["age"] is not None:
+        p.age_years = data["age"]
+    if "renal_function" in data and data["renal_function"] is not None:
+        p.renal_function = data["renal_function"]
+    if "glucose" in data and data["glucose"] is not None:
+        g = data["glucose"]
+        p.glucose_pattern = g if isinstance(g, str) else None
+        p.glucose_mmol_per_l = None if isinstance(g, str) else float(g)
+    if "infected" in data and data["infected"] is not None:
+        p.infected = data["infected"]
+    if "infection_onset" in data:
+        p.infection_onset = data["infection_onset"]
+    if "external_id" in data:
+        p.external_id = data["external_id"]
+
+
+def _external_id_free(s, external_id: str | None, patient_id: str | None = None) -> None:
+    if external_id is None:
+        return
+    other = s.scalar(select(Patient.id).where(Patient.external_id == external_id))
+    if other is not None and other != patient_id:
+        raise field_error("external_id", "already used by another patient", status=409)
+
+
+def admit_patient(data: PatientIn) -> Patient:
+    """Store a new patient; returns it (with its new pseudonymous id)."""
+    _not_future("infection_onset", data.infection_onset)
+    s = db.session()
+    _external_id_free(s, data.external_id)
+    p = Patient(version=1, infected=False)
+    _apply_covariates(p, data.model_dump())
+    s.add(p)
+    s.commit()
+    return get_patient(p.id)
+
+
+def get_patient(patient_id: str) -> Patient:
+    """The patient with its regimens, or a 404 problem."""
+    p = db.session().scalar(select(Patient).options(selectinload(Patient.regimens))
+                            .where(Patient.id == patient_id))
+    if p is None:
+        raise ApiError(404, "Not Found", f"patient {patient_id!r} does not exist",
+                       [{"field": "patient_id", "message": "unknown patient"}])
+    return p
+
+
+def patient_version(patient_id: str) -> int:
+    """The data version of a patient (one cheap query), or a 404 problem."""
+    v = db.session().scalar(select(Patient.version).where(Patient.id == patient_id))
+    if v is None:
+        raise ApiError(404, "Not Found", f"patient {patient_id!r} does not exist",
+                       [{"field": "patient_id", "message": "unknown patient"}])
+    return v
+
+
+def _bump(s, patient_id: str) -> None:
+    s.execute(update(Patient).where(Patient.id == patient_id)
+              .values(version=Patient.version + 1, updated_at=utcnow()))
+
+
+def update_patient(patient_id: str, patch: PatientPatch) -> Patient:
+    """Change covariates of a patient."""
+    data = patch.model_dump(exclude_unset=True)
+    _not_future("infection_onset", data.get("infection_onset"))
+    p = get_patient(patient_id)
+    s = db.session()
+    _external_id_free(s, data.get("external_id"), patient_id)
+    _apply_covariates(p, data)
+    s.flush()
+    _bump(s, patient_id)
+    s.commit()
+    s.expire_all()
+    return get_patient(patient_id)
+
+
+def list_patients(limit: int, offset: int) -> tuple[list[Patient], int]:
+    """A page of patients (oldest first) and the total count."""
+    s = db.session()
+    total = s.scalar(select(func.count()).select_from(Patient))
+    rows = s.scalars(select(Patient).options(selectinload(Patient.regimens))
+                     .order_by(Patient.created_at, Patient.id).limit(limit).offset(offset)).all()
+    return list(rows), int(total or 0)
+
+
+# --- observations and regimen -----------------------------------------------------------------
+
+
+def record_observations(patient_id: str, items: list[ObservationIn] | list[dict],
+                        paths: list[str] | None = None) -> tuple[list[Observation], int]:
+    """Validate every observation (unit, plausible value, not in the future), then store all."""
+    get_patient(patient_id)
+    rows = []
+    for i, item in enumerate(items):
+        obs = item if isinstance(item, ObservationIn) else ObservationIn.model_validate(
+            {k: v for k, v in item.items() if not k.startswith("_")})
+        path = paths[i] if paths else f"observations[{i}]"
+        problem_text = codes.check(obs.code, obs.value, obs.unit)
+        if problem_text:
+            part, message = problem_text.split(": ", 1)
+            raise field_error(f"{path}.{part}", message)
+        _not_future(f"{path}.time", obs.time)
+        rows.append(Observation(patient_id=patient_id, time=obs.time, code=obs.code,
+                                value=obs.value, unit=codes.normalise_unit(obs.unit),
+                                source=obs.source))
+    s = db.session()
+    s.add_all(rows)
+    _bump(s, patient_id)
+    s.commit()
+    return rows, patient_version(patient_id)
+
+
+def list_observations(patient_id: str, since: datetime | None, until: datetime | None,
+                      limit: int | None = None, offset: int = 0,
+                      code: str | None = None) -> tuple[list[Observation], int]:
+    """The patient's observations in time order, filtered by [since, until] and code."""
+    get_patient(patient_id)
+    q = select(Observation).where(Observation.patient_id == patient_id)
+    if since is not None:
+        q = q.where(Observation.time >= since)
+    if until is not None:
+        q = q.where(Observation.time <= until)
+    if code is not None:
+        q = q.where(Observation.code == code)
+    s = db.session()
+    total = s.scalar(select(func.count()).select_from(q.subquery()))
+    q = q.order_by(Observation.time, Observation.id).offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return list(s.scalars(q).all()), int(total or 0)
+
+
+def set_regimen(patient_id: str, data: RegimenIn) -> Patient:
+    """Make ``data`` the patient's current regimen (earlier ones are kept as history)."""
+    get_patient(patient_id)
+    s = db.session()
+    s.add(Regimen(patient_id=patient_id, drug=data.drug, dose_mg=data.dose_mg,
+                  interval_h=data.interval_h, start=data.start, stop=data.stop))
+    _bump(s, patient_id)
+    s.commit()
+    s.expire_all()
+    return get_patient(patient_id)
+
+
+# --- forecasts --------------------------------------------------------------------------------
+
+
+def _twin_error(exc: ValueError) -> ApiError:
+    """A twin ScenarioError/ObservationError ("field: message") as a 422 problem."""
+    text = str(exc)
+    field, _, message = text.partition(": ")
+    if not message:
+        field, message = "scenario", text
+    return field_error(field, message)
+
+
+def _origin(p: Patient, obs: list[Observation], extra: list[datetime] = ()) -> datetime:
+    times = [o.time for o in obs[:1]] + list(extra)
+    if p.regimen is not None:
+        times.append(p.regimen.start)
+    if p.infection_onset is not None:
+        times.append(p.infection_onset)
+    return min(times) if times else p.created_at
+
+
+def _hour_floor(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _twin_regimen(r, origin: datetime):
+    if r is None:
+        return forecasting.make_regimen("benazepril", 0.0, 24.0, 0.0, None)
+    stop_h = forecasting.hours(origin, r.stop) if r.stop else None
+    return forecasting.make_regimen(r.drug, r.dose_mg, r.interval_h,
+                                    forecasting.hours(origin, r.start), stop_h)
+
+
+def _scenario(p: Patient, origin: datetime, regimen) -> Any:
+    onset_h = forecasting.hours(origin, p.infection_onset) if p.infection_onset else 0.0
+    return forecasting.make_scenario(p.age_years, p.renal_function, p.glucose, p.infected,
+                                     max(onset_h, 0.0), regimen)
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def _audit_run(kind: str, patient_id: str | None, fc_version: str, engine: str | None,
+               digest: str, horizon_h: float | None, coverage: float | None,
+               actor: str | None, seconds: float) -> None:
+    with db.get_engine().begin() as conn:
+        conn.execute(insert(ForecastRun).values(
+            patient_id=patient_id, kind=kind, model_version=fc_version, engine=engine,
+            input_digest=digest, horizon_h=horizon_h, coverage=coverage, actor=actor,
+            duration_ms=seconds * 1000, created_at=utcnow()))
+    METRICS.observe_forecast(kind, seconds)
+
+
+def _run_forecast(p: Patient, obs: list[Observation], origin: datetime, now: datetime,
+                  regimen, horizon_h: float, coverage: float, engine: str | None,
+                  kind: str, actor: str | None) -> dict:
+    twin = forecasting.twin_module()
+    forecaster = forecasting.get_forecaster()
+    now_h = forecasting.hours(origin, now)
+    twin_obs = [twin.Observation(time_h=forecasting.hours(origin, o.time), endpoint=o.code,
+                                 value=o.value) for o in obs]
+    t0 = time.perf_counter()
+    try:
+        scenario = _scenario(p, origin, regimen)
+        fc = forecaster.forecast(scenario, twin_obs, now_h=now_h, horizon_h=horizon_h,
+                                 coverage=coverage, engine=engine)
+    except ValueError as exc:
+        raise _twin_error(exc) from exc
+    seconds = time.perf_counter() - t0
+    digest = _digest(p.id, p.version, [(o.time, o.code, o.value) for o in obs], now_h,
+                     repr(regimen), horizon_h, coverage, engine)
+    _audit_run(kind, p.id, str(fc.model_version), str(fc.engine), digest, horizon_h, coverage,
+               actor, seconds)
+    return forecasting.forecast_to_dict(fc, origin, horizon_h, p.id)
+
+
+def _check_engine(engine: str | None) -> None:
+    if engine is None:
+        return
+    forecaster = forecasting.get_forecaster()
+    if engine not in tuple(forecaster.engines):
+        raise field_error("engine", f"must be one of {list(forecaster.engines)}")
+
+
+def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
+             engine: str | None = None, actor: str | None = None) -> dict:
+    """The patient's forecast as JSON-ready dict, cached by data version and model version.
+
+    The forecast is issued at ``max(this hour, last observation)`` so a cached result stays
+    valid within the hour.
+    """
+    version = patient_version(patient_id)
+    forecaster = forecasting.get_forecaster()
+    _check_engine(engine)
+    hour = _hour_floor(utcnow())
+    key = ("forecast", patient_id, version, forecaster.version, float(horizon_h),
+           float(coverage), engine, hour)
+    cache = current_app.extensions["result_cache"]
+    hit = cache.get(key)
+    if hit is not None:
+        METRICS.count_cache("hit")
+        return hit
+    METRICS.count_cache("miss")
+    result = _compute_forecast(patient_id, hour, horizon_h, coverage, engine, actor)
+    cache.put(key, result)
+    return result
+
+
+def _load_for_forecast(patient_id: str) -> tuple[Patient, list[Observation]]:
+    p = get_patient(patient_id)
+    obs, _ = list_observations(patient_id, None, None)
+    if not obs:
+        raise ApiError(409, "No observations",
+                       "the forecast needs at least one observation of this patient",
+                       [{"field": "observations", "message": "none recorded yet"}])
+    return p, obs
+
+
+def _compute_forecast(patient_id: str, hour: datetime, horizon_h: float, coverage: float,
+                      engine: str | None, actor: str | None) -> dict:
+    p, obs = _load_for_forecast(patient_id)
+    origin = _origin(p, obs)
+    now = max(hour, obs[-1].time)
+    result = _run_forecast(p, obs, origin, now, _twin_regimen(p.regimen, origin), horizon_h,
+                           coverage, engine, "forecast", actor)
+    result["observations"] = [{"time": o.time.isoformat(), "code": o.code, "value": o.value}
+                              for o in obs]
+    return result
+
+
+def _summary(fc: dict) -> dict[str, float]:
+    sbp = fc["endpoints"]["sbp_mmhg"]["median"]
+    dbp = fc["endpoints"]["dbp_mmhg"]["median"]
+    return {"sbp_mmhg_end": float(sbp[-1]), "dbp_mmhg_end": float(dbp[-1]),
+            "sbp_mmhg_mean": float(np.mean(sbp))}
+
+
+def what_if(patient_id: str, proposed: RegimenIn, horizon_h: float = 72,
+            coverage: float = 0.9, actor: str | None = None) -> dict:
+    """Forecasts under the current regimen and under ``proposed``, side by side."""
+    forecasting.get_forecaster()
+    p, obs = _load_for_forecast(patient_id)
+    origin = _origin(p, obs, [proposed.start])
+    now = max(_hour_floor(utcnow()), obs[-1].time)
+    current = _run_forecast(p, obs, origin, now, _twin_regimen(p.regimen, origin), horizon_h,
+                            coverage, None, "whatif", actor)
+    new = _run_forecast(p, obs, origin, now, _twin_regimen(proposed, origin), horizon_h,
+                        coverage, None, "whatif", actor)
+    return {"current": current, "proposed": new,
+            "summary": {"current": _summary(current), "proposed": _summary(new)}}
+
+
+def simulate(req: SimulateRequest, actor: str | None = None) -> dict:
+    """A stateless simulation of one scenario on a regular time grid (hours)."""
+    twin = forecasting.twin_module()
+    sc = req.scenario
+    times_h = np.arange(0.0, req.horizon_h + 1e-9, req.step_h)
+    if times_h.size > 2000:
+        raise field_error("step_h", "at most 2000 time points (raise step_h or lower horizon_h)")
+    t0 = time.perf_counter()
+    try:
+        reg = forecasting.make_regimen(sc.regimen.drug, sc.regimen.dose_mg,
+                                       sc.regimen.interval_h, sc.regimen.start_h,
+                                       sc.regimen.stop_h, sc.regimen.missed_doses)
+        scenario = forecasting.make_scenario(sc.age_years, sc.renal_function, sc.glucose,
+                                             sc.infected, sc.infection_onset_h, reg)
+        result = twin.simulate(scenario, times_h)
+    except ValueError as exc:
+        raise _twin_error(exc) from exc
+    seconds = time.perf_counter() - t0
+    units = getattr(twin, "ENDPOINTS", {})
+    endpoints = {}
+    for name, tensor in result.endpoints.items():
+        values = tensor.detach().cpu().numpy()[0]
+        endpoints[name] = {"unit": units.get(name, ""),
+                           "values": [float(v) for v in np.nan_to_num(values)]}
+    _audit_run("simulate", None, getattr(twin, "__version__", "twin"), None,
+               _digest(req.model_dump()), req.horizon_h, None, actor, seconds)
+    return {"times_h": [float(t) for t in result.times_h], "endpoints": endpoints}
+
+
+def model_info() -> dict:
+    """Version, engines and evaluation metrics of the loaded model bundle."""
+    f = forecasting.get_forecaster()
+    return {"model_version": str(f.version), "engines": list(f.engines),
+            "default_engine": str(f.default_engine),
+            "metrics": json.loads(json.dumps(f.metrics, default=float)),
+            "model_uri": current_app.config["MODEL_URI"]}
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+def audit(actor: str | None, method: str, path: str, patient_id: str | None,
+          status: int) -> None:
+    """Append one row to the audit log (own transaction)."""
+    action = "read" if method in {"GET", "HEAD", "OPTIONS"} else "write"
+    with db.get_engine().begin() as conn:
+        conn.execute(insert(AuditEvent).values(
+            time=datetime.now(UTC), actor=actor, action=action, method=method,
+            path=path[:256], patient_id=patient_id, status=status))
