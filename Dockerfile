@@ -22,16 +22,22 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}+cpu" \
     && find /opt/venv -type d -name tests -path "*/site-packages/*/tests" -prune -exec rm -rf {} +
 
 # ---- model: the default model bundle, built at image build time ------------------------
+# Only twin/ and the builder are inputs, so changes to app/ or scripts/ do not retrain.
+# MODEL_URI may point elsewhere at run time (s3://...: fetched at start, see container_start.sh).
 FROM build AS model
+WORKDIR /app
+COPY twin/ twin/
+COPY scripts/ensure_model.py scripts/ensure_model.py
+RUN MODEL_URI=/app/bundle/model python scripts/ensure_model.py \
+    && MPLCONFIGDIR=/app/bundle/mplconfig python -c "import matplotlib.font_manager"
+
+# ---- code: the service's sources, byte-compiled (the root filesystem is read-only) ----
+FROM build AS code
 WORKDIR /app
 COPY app/ app/
 COPY twin/ twin/
 COPY scripts/ scripts/
-# MODEL_URI may point elsewhere at run time (s3://...: fetched at start, see container_start.sh).
-RUN mkdir -p /app/bundle \
-    && if [ -f scripts/ensure_model.py ]; then MODEL_URI=/app/bundle/model python scripts/ensure_model.py; fi \
-    && MPLCONFIGDIR=/app/bundle/mplconfig python -c "import matplotlib.font_manager" \
-    && python -m compileall -q app twin scripts
+RUN python -m compileall -q app twin scripts
 
 # ---- runtime ---------------------------------------------------------------------------
 FROM python:3.11-slim AS runtime
@@ -50,7 +56,8 @@ RUN groupadd --system --gid 10001 app \
        --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY --from=model /app /app
+COPY --from=code /app /app
+COPY --from=model /app/bundle /app/bundle
 RUN mkdir -p /app/instance && chown 10001:10001 /app/instance && chmod 0700 /app/instance
 VOLUME ["/tmp", "/app/instance"]
 USER 10001:10001

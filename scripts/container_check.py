@@ -91,7 +91,7 @@ def podman(env: dict[str, str], *args: str, check: bool = True, capture: bool = 
     """Run ``podman ARGS`` with the check's configuration."""
     return subprocess.run(
         ["podman", *args], env=env, check=check, timeout=timeout, input=input_bytes,
-        stdout=subprocess.PIPE if capture else None,
+        stdout=subprocess.PIPE if capture else sys.stderr,
         stderr=subprocess.PIPE if capture else None,
     )
 
@@ -308,18 +308,46 @@ def create_token(env: dict[str, str], name: str) -> str | None:
 
 
 def check_forecast(env: dict[str, str], name: str, base: str) -> dict[str, Any]:
-    """Drive one model computation through the API: the stateless ``POST /api/v1/simulate``.
+    """Drive the model through the API as an integrator would (the lead wires the final calls).
 
-    Returns ``{"ok": bool, "available": bool, ...}``; ``available`` is False when the
-    image has no such route yet (404 without a token, or no create-token command).
+    With a read/write token from ``flask create-token``: admit a patient, record two blood
+    pressures, GET its forecast (24 h), and run the stateless ``POST /api/v1/simulate``.
+    Returns ``{"ok": bool, "available": bool, ...}``; ``available`` is False when the image
+    has no such API (no create-token command or 404 on the routes).
     """
     token = create_token(env, name)
-    payload = {"horizon_h": 24}
-    status, body = http("POST", base + "/api/v1/simulate", payload, token=token, timeout=60)
-    if status == 404 or token is None:
-        return {"ok": False, "available": False, "status": status, "token": token is not None}
-    return {"ok": status == 200, "available": True, "status": status,
-            "body": body if status != 200 else sorted(body)[:10]}
+    if token is None:
+        return {"ok": False, "available": False, "reason": "no create-token command"}
+    api = base + "/api/v1"
+    status, patient = http("POST", api + "/patients", {"age": 62}, token=token)
+    if status == 404:
+        return {"ok": False, "available": False, "status": status}
+    result: dict[str, Any] = {"available": True, "create_patient": status}
+    if status != 201:
+        return {**result, "ok": False, "body": patient}
+    pid = patient["id"]
+    now = time.time()
+    stamps = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - h * 3600)) for h in (6, 1)]
+    obs = [{"time": t, "code": code, "value": value, "unit": "mm[Hg]"}
+           for t in stamps for code, value in (("sbp_mmhg", 152.0), ("dbp_mmhg", 94.0))]
+    status, _ = http("POST", f"{api}/patients/{pid}/observations",
+                     {"observations": obs}, token=token)
+    result["observations"] = status
+    start = time.monotonic()
+    status, fc = http("GET", f"{api}/patients/{pid}/forecast?horizon_h=24", token=token,
+                      timeout=120)
+    result["forecast"] = status
+    result["forecast_s"] = round(time.monotonic() - start, 2)
+    sbp = (fc.get("endpoints", {}).get("sbp_mmhg", {}) if isinstance(fc, dict) else {})
+    result["forecast_sbp_median_mmhg"] = [round(v, 1) for v in sbp.get("median", [])[-1:]]
+    result["model_version"] = fc.get("model_version") if isinstance(fc, dict) else None
+    status, sim = http("POST", api + "/simulate", {"horizon_h": 24}, token=token, timeout=120)
+    result["simulate"] = status
+    ok = (result["observations"] == 201 and result["forecast"] == 200 and status == 200
+          and bool(sbp.get("median")) and all(50 < v < 260 for v in sbp["median"]))
+    if not ok:
+        result["body"] = fc if result["forecast"] != 200 else sim
+    return {**result, "ok": ok}
 
 
 # --- report -----------------------------------------------------------------------------
