@@ -22,13 +22,18 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}+cpu" \
     && find /opt/venv -type d -name tests -path "*/site-packages/*/tests" -prune -exec rm -rf {} +
 
 # ---- model: the default model bundle, built at image build time ------------------------
-# Only twin/ and the builder are inputs, so changes to app/ or scripts/ do not retrain.
+# Only twin/ and the builders are inputs, so changes to app/ or other scripts do not retrain.
 # MODEL_URI may point elsewhere at run time (s3://...: fetched at start, see container_start.sh).
+# The default is the service's small default bundle (scripts/train_model.py --small); a CI
+# smoke build may pass MODEL_BUILDER=scripts/smoke_bundle.py and MODEL_BUILD_ARGS="".
 FROM build AS model
+ARG MODEL_BUILDER=scripts/train_model.py
+ARG MODEL_BUILD_ARGS="--small --threads 2"
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /app
 COPY twin/ twin/
-COPY scripts/ensure_model.py scripts/ensure_model.py
-RUN MODEL_URI=/app/bundle/model python scripts/ensure_model.py \
+COPY scripts/train_model.py scripts/smoke_bundle.py scripts/
+RUN echo "${MODEL_BUILD_ARGS}" | xargs python "${MODEL_BUILDER}" --out /app/bundle/model \
     && MPLCONFIGDIR=/app/bundle/mplconfig python -c "import matplotlib.font_manager"
 
 # ---- code: the service's sources, byte-compiled (the root filesystem is read-only) ----
