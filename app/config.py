@@ -16,6 +16,8 @@ ENV_VARS = {
     "SESSION_COOKIE_SECURE": "1 (default): session cookie only over HTTPS; 0 for plain-HTTP dev",
     "METRICS_PUBLIC": "1: /metrics needs no authentication (scraper inside the VPC); default 0",
     "CACHE_SIZE": "forecast/plot results kept per worker process; default 512",
+    "FORECAST_ENGINE": "engine used when a request names none; default: the bundle's default",
+    "WARD_FORECAST_BUDGET_S": "seconds the ward page may spend on uncached forecasts; default 10",
 }
 
 
@@ -41,5 +43,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "METRICS_PUBLIC": _flag("METRICS_PUBLIC", False),
         "CACHE_SIZE": int(os.environ.get("CACHE_SIZE", "512")),
+        "FORECAST_ENGINE": os.environ.get("FORECAST_ENGINE") or None,
+        "WARD_FORECAST_BUDGET_S": float(os.environ.get("WARD_FORECAST_BUDGET_S", "10")),
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }

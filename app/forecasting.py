@@ -6,6 +6,7 @@ patient's first observation, regimen start and infection onset (so every twin ti
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from app.codes import CODES
 from app.errors import ApiError
 
 
@@ -37,6 +39,17 @@ def twin_module():
     return twin
 
 
+def twin_attr(name: str, fallback_module: str):
+    """``twin.<name>`` (the contract), else the same name from ``fallback_module``."""
+    twin = twin_module()
+    if hasattr(twin, name):
+        return getattr(twin, name)
+    try:
+        return getattr(importlib.import_module(fallback_module), name)
+    except (ImportError, AttributeError):
+        raise ModelUnavailable(f"twin.{name} is not available in this build") from None
+
+
 class _ForecasterHolder:
     """Loads the forecaster once per process; a failure is remembered for 30 s."""
 
@@ -56,11 +69,9 @@ class _ForecasterHolder:
                 return self.forecaster
             if self.error and time.monotonic() - self.failed_at < self.RETRY_S:
                 raise ModelUnavailable(self.error)
-            twin = twin_module()
-            if not hasattr(twin, "load_forecaster"):
-                self._fail("twin.load_forecaster is not available in this build")
+            load = twin_attr("load_forecaster", "twin.forecast.forecaster")
             try:
-                self.forecaster = twin.load_forecaster(uri)
+                self.forecaster = load(uri)
             except Exception as exc:  # BundleError, missing file, S3 errors
                 current_app.logger.warning("model bundle not loaded",
                                            extra={"model_uri": uri, "error": str(exc)})
@@ -91,6 +102,7 @@ class LRUCache:
         self.size = size
         self.lock = threading.Lock()
         self.data: OrderedDict[Hashable, Any] = OrderedDict()
+        self.inflight: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable) -> Any:
         with self.lock:
@@ -98,6 +110,25 @@ class LRUCache:
                 self.data.move_to_end(key)
                 return self.data[key]
         return None
+
+    def get_or_compute(self, key: Hashable, compute) -> tuple[Any, bool]:
+        """(value, was_cached); concurrent callers of one key wait for a single computation."""
+        value = self.get(key)
+        if value is not None:
+            return value, True
+        with self.lock:
+            key_lock = self.inflight.setdefault(key, threading.Lock())
+        with key_lock:
+            value = self.get(key)
+            if value is not None:
+                return value, True
+            try:
+                value = compute()
+                self.put(key, value)
+            finally:
+                with self.lock:
+                    self.inflight.pop(key, None)
+        return value, False
 
     def put(self, key: Hashable, value: Any) -> None:
         with self.lock:
@@ -141,7 +172,7 @@ def forecast_to_dict(fc, origin: datetime, horizon_h: float, patient_id: str | N
     for name, ef in fc.endpoints.items():
         times_h = [float(t) for t in ef.times_h]
         endpoints[name] = {
-            "unit": ef.unit,
+            "unit": CODES[name].unit if name in CODES else ef.unit,  # UCUM, as observations
             "times": [at(origin, t).isoformat() for t in times_h],
             "times_h": times_h,
             "median": [float(v) for v in ef.median],

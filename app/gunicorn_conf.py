@@ -7,6 +7,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 accesslog = "-"
+# one JSON object per request, like the application's own logs
+access_log_format = ('{"logger": "gunicorn.access", "time": "%(t)s", "remote": "%(h)s", '
+                     '"method": "%(m)s", "path": "%(U)s", "status": %(s)s, "bytes": "%(B)s", '
+                     '"duration_ms": %(M)s}')
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Load the app (and torch) once in the master, then fork.

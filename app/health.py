@@ -18,6 +18,12 @@ def healthz():
 
 
 def _model_ready() -> bool:
+    """The bundle is there and, if this process tried to load it, it loaded."""
+    holder = current_app.extensions.get("forecaster")
+    if holder is not None and holder.forecaster is not None:
+        return True
+    if holder is not None and holder.error:
+        return False
     uri = current_app.config["MODEL_URI"]
     return uri.startswith("s3://") or Path(uri).exists()
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -170,3 +171,18 @@ class AuditEvent(Base):
     path: Mapped[str] = mapped_column(String(256))
     patient_id: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[int] = mapped_column(Integer)
+
+
+class ForecastCache(Base):
+    """Computed forecasts shared by every worker and replica (second-level cache).
+
+    Keyed by the SHA-256 of the in-process cache key (patient, data version, model version,
+    horizon, coverage, engine, issue hour); rows older than a few hours are pruned.
+    """
+
+    __tablename__ = "forecast_cache"
+
+    key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(32), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -37,6 +37,8 @@ def setup_logging(level: str) -> None:
         handler._twin_json = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
+    # migrations log every step at INFO; keep them for DEBUG
+    logging.getLogger("alembic").setLevel(level if level == "DEBUG" else "WARNING")
 
 
 BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

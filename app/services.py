@@ -6,21 +6,35 @@ input, write nothing unless everything is valid, and commit themselves.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import logging
+import math
+import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app import codes, db, forecasting
 from app.api.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn, SimulateRequest
 from app.errors import ApiError, field_error
-from app.models import AuditEvent, ForecastRun, Observation, Patient, Regimen, utcnow
+from app.models import (
+    AuditEvent,
+    ForecastCache,
+    ForecastRun,
+    Observation,
+    Patient,
+    Regimen,
+    utcnow,
+)
 from app.observability import METRICS
 
 #: an observation may be this far in the future (clock skew) before it is rejected
@@ -97,9 +111,13 @@ def get_patient(patient_id: str) -> Patient:
     return p
 
 
+_VERSION_QUERY = select(Patient.version).where(Patient.id == bindparam("pid"))
+
+
 def patient_version(patient_id: str) -> int:
     """The data version of a patient (one cheap query), or a 404 problem."""
-    v = db.session().scalar(select(Patient.version).where(Patient.id == patient_id))
+    with db.get_engine().connect() as conn:  # Core, not the ORM: this is the hot path
+        v = conn.execute(_VERSION_QUERY, {"pid": patient_id}).scalar()
     if v is None:
         raise ApiError(404, "Not Found", f"patient {patient_id!r} does not exist",
                        [{"field": "patient_id", "message": "unknown patient"}])
@@ -185,6 +203,7 @@ def list_observations(patient_id: str, since: datetime | None, until: datetime |
 def set_regimen(patient_id: str, data: RegimenIn) -> Patient:
     """Make ``data`` the patient's current regimen (earlier ones are kept as history)."""
     get_patient(patient_id)
+    check_regimen_start(data)
     s = db.session()
     s.add(Regimen(patient_id=patient_id, drug=data.drug, dose_mg=data.dose_mg,
                   interval_h=data.interval_h, start=data.start, stop=data.stop))
@@ -206,25 +225,45 @@ def _twin_error(exc: ValueError) -> ApiError:
     return field_error(field, message)
 
 
-def _origin(p: Patient, obs: list[Observation], extra: list[datetime] = ()) -> datetime:
-    times = [o.time for o in obs[:1]] + list(extra)
-    if p.regimen is not None:
-        times.append(p.regimen.start)
-    if p.infection_onset is not None:
-        times.append(p.infection_onset)
-    return min(times) if times else p.created_at
+#: forecasts use the observations of this window before "now" (twin time stays short)
+LOOKBACK = timedelta(days=30)
+#: a regimen may start at most this far ahead
+MAX_START_AHEAD = timedelta(days=180)
 
 
 def _hour_floor(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
 
-def _twin_regimen(r, origin: datetime):
-    if r is None:
+def _phase_start(r, floor: datetime) -> datetime:
+    """The regimen's first dose time at or after ``floor`` (same dosing phase)."""
+    if r.start >= floor:
+        return r.start
+    step = timedelta(hours=r.interval_h)
+    k = math.ceil((floor - r.start) / step)
+    return r.start + k * step
+
+
+def _origin(p: Patient, obs: list[Observation], now: datetime, regimens=()) -> datetime:
+    """Twin hour 0: the earliest of the first observation, regimen starts and infection
+    onset within the look-back window (never before ``now - LOOKBACK``)."""
+    floor = now - LOOKBACK
+    times = [o.time for o in obs[:1]]
+    times += [_phase_start(r, floor) for r in regimens if r is not None]
+    if p.infection_onset is not None:
+        times.append(p.infection_onset)
+    return max(min(times), floor) if times else floor
+
+
+def _twin_regimen(r, origin: datetime, until_h: float):
+    """A stored/proposed regimen in twin hours (untreated if None or already stopped)."""
+    if r is None or (r.stop is not None and r.stop <= origin):
         return forecasting.make_regimen("benazepril", 0.0, 24.0, 0.0, None)
+    start_h = forecasting.hours(origin, _phase_start(r, origin))
     stop_h = forecasting.hours(origin, r.stop) if r.stop else None
-    return forecasting.make_regimen(r.drug, r.dose_mg, r.interval_h,
-                                    forecasting.hours(origin, r.start), stop_h)
+    if stop_h is not None and stop_h > until_h:
+        stop_h = None  # stops after the forecast window: irrelevant here
+    return forecasting.make_regimen(r.drug, r.dose_mg, r.interval_h, start_h, stop_h)
 
 
 def _scenario(p: Patient, origin: datetime, regimen) -> Any:
@@ -251,21 +290,24 @@ def _audit_run(kind: str, patient_id: str | None, fc_version: str, engine: str |
 def _run_forecast(p: Patient, obs: list[Observation], origin: datetime, now: datetime,
                   regimen, horizon_h: float, coverage: float, engine: str | None,
                   kind: str, actor: str | None) -> dict:
-    twin = forecasting.twin_module()
+    """One forecast through the twin (ScenarioError/ObservationError become 422)."""
+    observation = forecasting.twin_attr("Observation", "twin.forecast.observations")
     forecaster = forecasting.get_forecaster()
+    engine = engine or current_app.config.get("FORECAST_ENGINE") or None
     now_h = forecasting.hours(origin, now)
-    twin_obs = [twin.Observation(time_h=forecasting.hours(origin, o.time), endpoint=o.code,
-                                 value=o.value) for o in obs]
     t0 = time.perf_counter()
     try:
-        scenario = _scenario(p, origin, regimen)
+        twin_obs = [observation(time_h=forecasting.hours(origin, o.time), endpoint=o.code,
+                                value=o.value) for o in obs]
+        twin_regimen = _twin_regimen(regimen, origin, now_h + horizon_h)
+        scenario = _scenario(p, origin, twin_regimen)
         fc = forecaster.forecast(scenario, twin_obs, now_h=now_h, horizon_h=horizon_h,
                                  coverage=coverage, engine=engine)
     except ValueError as exc:
         raise _twin_error(exc) from exc
     seconds = time.perf_counter() - t0
     digest = _digest(p.id, p.version, [(o.time, o.code, o.value) for o in obs], now_h,
-                     repr(regimen), horizon_h, coverage, engine)
+                     repr(twin_regimen), horizon_h, coverage, engine)
     _audit_run(kind, p.id, str(fc.model_version), str(fc.engine), digest, horizon_h, coverage,
                actor, seconds)
     return forecasting.forecast_to_dict(fc, origin, horizon_h, p.id)
@@ -279,6 +321,19 @@ def _check_engine(engine: str | None) -> None:
         raise field_error("engine", f"must be one of {list(forecaster.engines)}")
 
 
+def _forecast_key(patient_id: str, horizon_h: float, coverage: float,
+                  engine: str | None) -> tuple[tuple, str | None, datetime]:
+    """(cache key, engine, issue hour) of a forecast; one cheap query for the data version."""
+    version = patient_version(patient_id)
+    forecaster = forecasting.get_forecaster()
+    _check_engine(engine)
+    engine = engine or current_app.config.get("FORECAST_ENGINE") or None
+    hour = _hour_floor(utcnow())
+    key = ("forecast", patient_id, version, forecaster.version, float(horizon_h),
+           float(coverage), engine, hour)
+    return key, engine, hour
+
+
 def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
              engine: str | None = None, actor: str | None = None) -> dict:
     """The patient's forecast as JSON-ready dict, cached by data version and model version.
@@ -286,43 +341,90 @@ def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
     The forecast is issued at ``max(this hour, last observation)`` so a cached result stays
     valid within the hour.
     """
-    version = patient_version(patient_id)
-    forecaster = forecasting.get_forecaster()
-    _check_engine(engine)
-    hour = _hour_floor(utcnow())
-    key = ("forecast", patient_id, version, forecaster.version, float(horizon_h),
-           float(coverage), engine, hour)
-    cache = current_app.extensions["result_cache"]
-    hit = cache.get(key)
-    if hit is not None:
-        METRICS.count_cache("hit")
-        return hit
-    METRICS.count_cache("miss")
-    result = _compute_forecast(patient_id, hour, horizon_h, coverage, engine, actor)
-    cache.put(key, result)
+    key, engine, hour = _forecast_key(patient_id, horizon_h, coverage, engine)
+    result, cached = current_app.extensions["result_cache"].get_or_compute(
+        key, lambda: _shared_or_compute(
+            key, patient_id,
+            lambda: _compute_forecast(patient_id, hour, horizon_h, coverage, engine, actor)))
+    METRICS.count_cache("hit" if cached else "miss")
     return result
 
 
-def _load_for_forecast(patient_id: str) -> tuple[Patient, list[Observation]]:
+#: shared cache rows older than this are deleted (the key includes the issue hour)
+SHARED_CACHE_TTL = timedelta(hours=3)
+
+
+def _shared_or_compute(key: tuple, patient_id: str, compute) -> dict:
+    """The forecast from the shared (database) cache, else computed and stored there."""
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()
+    engine = db.get_engine()
+    with engine.connect() as conn:
+        body = conn.execute(select(ForecastCache.body)
+                            .where(ForecastCache.key_sha256 == digest)).scalar()
+    if body is not None:
+        METRICS.count_cache("shared_hit")
+        return json.loads(body)
+    result = compute()
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(ForecastCache)
+                         .where(ForecastCache.created_at < utcnow() - SHARED_CACHE_TTL))
+            conn.execute(insert(ForecastCache).values(
+                key_sha256=digest, patient_id=patient_id, body=json.dumps(result),
+                created_at=utcnow()))
+    except IntegrityError:
+        pass  # another worker stored the same forecast meanwhile
+    return result
+
+
+def forecast_body(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
+                  engine: str | None = None, actor: str | None = None) -> bytes:
+    """The forecast as the API's JSON body (bytes), itself cached: serialising is the
+    dominant cost of a cached forecast request."""
+    key, _, _ = _forecast_key(patient_id, horizon_h, coverage, engine)
+    cache = current_app.extensions["result_cache"]
+    body = cache.get((*key, "body"))
+    if body is None:
+        result = forecast(patient_id, horizon_h, coverage, engine, actor)
+        body = json.dumps({k: v for k, v in result.items() if k != "observations"}).encode()
+        cache.put((*key, "body"), body)
+    else:
+        METRICS.count_cache("hit")
+    return body
+
+
+def load_for_forecast(patient_id: str) -> tuple[Patient, list[Observation], datetime]:
+    """The patient, observations of the look-back window (time order) and the issue time."""
     p = get_patient(patient_id)
-    obs, _ = list_observations(patient_id, None, None)
+    now = utcnow()
+    obs, _ = list_observations(patient_id, now - LOOKBACK, None)
     if not obs:
         raise ApiError(409, "No observations",
-                       "the forecast needs at least one observation of this patient",
-                       [{"field": "observations", "message": "none recorded yet"}])
-    return p, obs
+                       f"the forecast needs an observation from the last {LOOKBACK.days} days",
+                       [{"field": "observations", "message": "none recent enough"}])
+    return p, obs, max(_hour_floor(now), obs[-1].time)
 
 
 def _compute_forecast(patient_id: str, hour: datetime, horizon_h: float, coverage: float,
                       engine: str | None, actor: str | None) -> dict:
-    p, obs = _load_for_forecast(patient_id)
-    origin = _origin(p, obs)
-    now = max(hour, obs[-1].time)
-    result = _run_forecast(p, obs, origin, now, _twin_regimen(p.regimen, origin), horizon_h,
-                           coverage, engine, "forecast", actor)
+    p, obs, now = load_for_forecast(patient_id)
+    origin = _origin(p, obs, now, [p.regimen])
+    result = _run_forecast(p, obs, origin, now, p.regimen, horizon_h, coverage, engine,
+                           "forecast", actor)
     result["observations"] = [{"time": o.time.isoformat(), "code": o.code, "value": o.value}
                               for o in obs]
     return result
+
+
+def twin_state_now(patient_id: str) -> tuple[Any, float]:
+    """The patient's twin scenario and the issue time in twin hours (for the waveform)."""
+    p, obs, now = load_for_forecast(patient_id)
+    origin = _origin(p, obs, now, [p.regimen])
+    now_h = forecasting.hours(origin, now)
+    try:
+        return _scenario(p, origin, _twin_regimen(p.regimen, origin, now_h + 1)), now_h
+    except ValueError as exc:
+        raise _twin_error(exc) from exc
 
 
 def _summary(fc: dict) -> dict[str, float]:
@@ -332,17 +434,23 @@ def _summary(fc: dict) -> dict[str, float]:
             "sbp_mmhg_mean": float(np.mean(sbp))}
 
 
+def check_regimen_start(data: RegimenIn, field: str = "start") -> None:
+    """A regimen may not start more than MAX_START_AHEAD from now."""
+    if data.start > utcnow() + MAX_START_AHEAD:
+        raise field_error(field, f"must be at most {MAX_START_AHEAD.days} days ahead")
+
+
 def what_if(patient_id: str, proposed: RegimenIn, horizon_h: float = 72,
             coverage: float = 0.9, actor: str | None = None) -> dict:
     """Forecasts under the current regimen and under ``proposed``, side by side."""
     forecasting.get_forecaster()
-    p, obs = _load_for_forecast(patient_id)
-    origin = _origin(p, obs, [proposed.start])
-    now = max(_hour_floor(utcnow()), obs[-1].time)
-    current = _run_forecast(p, obs, origin, now, _twin_regimen(p.regimen, origin), horizon_h,
-                            coverage, None, "whatif", actor)
-    new = _run_forecast(p, obs, origin, now, _twin_regimen(proposed, origin), horizon_h,
-                        coverage, None, "whatif", actor)
+    check_regimen_start(proposed, "regimen.start")
+    p, obs, now = load_for_forecast(patient_id)
+    origin = _origin(p, obs, now, [p.regimen, proposed])
+    current = _run_forecast(p, obs, origin, now, p.regimen, horizon_h, coverage, None,
+                            "whatif", actor)
+    new = _run_forecast(p, obs, origin, now, proposed, horizon_h, coverage, None, "whatif",
+                        actor)
     return {"current": current, "proposed": new,
             "summary": {"current": _summary(current), "proposed": _summary(new)}}
 
@@ -388,11 +496,67 @@ def model_info() -> dict:
 # --- audit ------------------------------------------------------------------------------------
 
 
+class _AuditQueue:
+    """Reads are appended in batches (every FLUSH_S or BATCH rows) from a per-process thread,
+    so a cached forecast costs no database write; writes are audited synchronously."""
+
+    FLUSH_S = 0.5
+    BATCH = 500
+
+    def __init__(self, engine) -> None:
+        self.lock = threading.Lock()
+        self.rows: list[dict] = []
+        self.pid = 0
+        self.engine = engine
+
+    def add(self, row: dict) -> None:
+        with self.lock:
+            self.rows.append(row)
+            full = len(self.rows) >= self.BATCH
+            if self.pid != os.getpid():  # first use in this (forked) process
+                self.pid = os.getpid()
+                threading.Thread(target=self._loop, daemon=True, name="audit").start()
+                atexit.register(self.flush)
+        if full:
+            self.flush()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_S)
+            try:
+                self.flush()
+            except Exception:
+                logging.getLogger("app.audit").exception("audit flush failed")
+
+    def flush(self) -> None:
+        with self.lock:
+            rows, self.rows, engine = self.rows, [], self.engine
+        if rows and engine is not None:
+            with engine.begin() as conn:
+                conn.execute(insert(AuditEvent), rows)
+
+
+def _audit_queue() -> _AuditQueue:
+    ext = current_app.extensions
+    queue = ext.get("audit_queue")
+    if queue is None:
+        queue = ext.setdefault("audit_queue", _AuditQueue(db.get_engine()))
+    return queue
+
+
 def audit(actor: str | None, method: str, path: str, patient_id: str | None,
           status: int) -> None:
-    """Append one row to the audit log (own transaction)."""
+    """Record one request in the audit log (writes at once, reads in the next batch)."""
     action = "read" if method in {"GET", "HEAD", "OPTIONS"} else "write"
+    row = {"time": datetime.now(UTC), "actor": actor, "action": action, "method": method,
+           "path": path[:256], "patient_id": patient_id, "status": status}
+    if action == "read":
+        _audit_queue().add(row)
+        return
     with db.get_engine().begin() as conn:
-        conn.execute(insert(AuditEvent).values(
-            time=datetime.now(UTC), actor=actor, action=action, method=method,
-            path=path[:256], patient_id=patient_id, status=status))
+        conn.execute(insert(AuditEvent).values(**row))
+
+
+def flush_audit() -> None:
+    """Write pending audit rows of the current app now (tests, shutdown)."""
+    _audit_queue().flush()

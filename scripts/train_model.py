@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", type=int, default=TrainConfig.n_calibration,
                    help="conformal calibration patients")
     p.add_argument("--dev", type=int, default=TrainConfig.n_dev, help="dev-metric patients")
-    p.add_argument("--epochs", type=int, default=GraphConfig.epochs, help="graph epochs")
-    p.add_argument("--published-epochs", type=int, default=PublishedConfig.epochs)
+    p.add_argument("--epochs", type=int, default=TrainConfig().graph.epochs, help="graph epochs")
+    p.add_argument("--published-epochs", type=int, default=TrainConfig().published.epochs)
     p.add_argument("--small", action="store_true", help="the quick default-bundle settings")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args(argv)

@@ -59,3 +59,16 @@ def auth_headers(app: Flask) -> dict[str, str]:
     with app.app_context():
         token = issue_token("integrator", "read,write")
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def model_app(tmp_path: Path) -> Iterator[Flask]:
+    """An application whose MODEL_URI holds a real (small) forecaster bundle."""
+    from tests.app_model import shared_bundle
+
+    app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'model.db'}",
+                      "MODEL_URI": shared_bundle()})
+    with app.app_context():
+        init_db()
+    yield app

@@ -278,7 +278,10 @@ def test_bad_query_parameters_are_400(client, auth_headers, patient):
 def test_audit_log_records_reads_and_writes(app, client, auth_headers, patient):
     client.get(f"/api/v1/patients/{patient}", headers=auth_headers)
     from app.models import AuditEvent
+    from app.services import flush_audit
 
+    with app.app_context():
+        flush_audit()
     with app.app_context(), db.new_session() as s:
         rows = s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
     assert [(r.action, r.status) for r in rows] == [("write", 201), ("read", 200)]

@@ -13,6 +13,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -25,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from app import create_app
 from app.auth import issue_token
 from app.db import init_db
+from tests.app_model import shared_bundle
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
@@ -35,6 +37,8 @@ EXAMPLES_PER_OPERATION = 50
 STATS = {"requests": 0, "5xx": 0, "503_model_unavailable": 0}
 STATE: dict = {}
 
+pytestmark = pytest.mark.slow
+
 
 def _make_schema():
     """A fresh app on a temporary SQLite database, seeded; its schema loaded from the app."""
@@ -42,6 +46,7 @@ def _make_schema():
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False,
                       "DATABASE_URL": f"sqlite:///{tmp / 'st.db'}",
                       "MODEL_URI": str(tmp / "model")})
+    STATE["app"] = app
     with app.app_context():
         init_db()
         token = issue_token("schemathesis", "read,write")
@@ -67,6 +72,8 @@ schema = _make_schema()
 @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case):
+    if "model" not in STATE:  # first case: a real bundle (built once per process)
+        STATE["model"] = STATE["app"].config["MODEL_URI"] = shared_bundle()
     if case.path_parameters and "patient_id" in case.path_parameters \
             and STATE["rng"].random() < 0.5:
         case.path_parameters["patient_id"] = STATE["patient_id"]

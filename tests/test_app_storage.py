@@ -28,7 +28,7 @@ def test_migrations_match_models(app):
 def test_init_db_is_idempotent(app, runner):
     assert runner.invoke(args=["init-db"]).exit_code == 0
     with app.app_context(), db.get_engine().connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_sqlite_uses_wal(app):
@@ -101,6 +101,10 @@ def pg_app(tmp_path):
     with app.app_context():
         init_db()
     yield app
+    from app.services import flush_audit
+
+    with app.app_context():
+        flush_audit()
     engine.dispose()
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

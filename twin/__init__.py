@@ -28,3 +28,15 @@ __all__ = [
     "simulate",
     "waveform",
 ]
+
+# --- forecasting (issue 4): observations -> calibrated patient / forecast with intervals ---
+from twin.bundle import BundleError
+from twin.calibrate import CalibratedPatient, calibrate
+from twin.forecast.forecaster import Forecaster, load_forecaster
+from twin.forecast.observations import Observation, ObservationError
+from twin.forecast.result import EndpointForecast, Forecast
+
+__all__ += [
+    "BundleError", "CalibratedPatient", "EndpointForecast", "Forecast", "Forecaster",
+    "Observation", "ObservationError", "calibrate", "load_forecaster",
+]

@@ -13,7 +13,7 @@ Patient ranges (all drawn independently unless stated):
 - regimen: benazepril, dose 0 / 5 / 10 / 20 / 40 mg (p .1 / .25 / .3 / .25 / .1), every 24 h
   (p 0.8) or 12 h, start 6-48 h, each dose missed with p 0.1, stopped with p 0.15 (24-120 h
   after start), one extra dose with p 0.1
-- forecast time ``now_h``: a whole hour in 24-96 h; the trajectory runs to now_h + 72 h
+- forecast time ``now_h``: a whole hour in 24-72 h; the trajectory runs to now_h + 72 h
 
 Observations (``OBS_NOISE``): BP (SBP, DBP, MAP) and HR every 1-8 h (per-patient interval,
 +-15 min jitter), cuff noise SD 5 / 5 / 4 mmHg, HR SD 3 /min; AngII and PRA labs with 15 % CV
@@ -39,9 +39,11 @@ from twin.forecast.observations import Observation
 
 ROLES = {"train": 1, "calibration": 2, "test": 3, "dev": 4}
 HORIZON_H = int(LEAD_H[-1])
-NOW_RANGE_H = (24, 96)
+NOW_RANGE_H = (24, 72)
 BP_ENDPOINTS = ("sbp_mmhg", "dbp_mmhg", "map_mmhg", "hr_bpm")
 LAB_ENDPOINTS = ("angII_pg_per_ml", "pra_ng_per_ml_per_h")
+TRUTH_RTOL = 1e-3  # ground-truth trajectories (relative tolerance of the twin's solver)
+TRUTH_CHUNK = 32  # patients per batched simulation (larger batches share steps worse)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,17 @@ class ParameterPrior:
     def from_dict(cls, d: dict[str, Any]) -> ParameterPrior:
         return cls(tuple(d["names"]), *(np.asarray(d[k], dtype=np.float64) for k in
                                          ("center", "sd", "log", "lower", "upper")))
+
+    def subset(self, names: Sequence[str]) -> ParameterPrior:
+        """The prior restricted to ``names`` (in this prior's order)."""
+        idx = [i for i, n in enumerate(self.names) if n in set(names)]
+        return ParameterPrior(tuple(self.names[i] for i in idx), self.center[idx], self.sd[idx],
+                              self.log[idx], self.lower[idx], self.upper[idx])
+
+    def medians(self) -> dict[str, float]:
+        """The prior's typical (median) value of every parameter."""
+        return dict(zip(self.names, self.to_natural(np.zeros(len(self.names))).tolist(),
+                        strict=True))
 
     def to_natural(self, u: np.ndarray) -> np.ndarray:
         """Whitened coordinates ``u`` (prior = standard normal) -> values, clipped."""
@@ -218,7 +231,7 @@ def observe(rng: np.random.Generator, times_h: np.ndarray, truth: np.ndarray,
 
 
 def simulate_truth(patients: Sequence[VirtualPatient], times_h: np.ndarray,
-                   chunk: int = 64) -> np.ndarray:
+                   chunk: int = TRUTH_CHUNK, progress: Any = None) -> np.ndarray:
     """Noise-free trajectories ``[P, E, T]`` (natural units) from the clinical twin."""
     from twin import simulate
 
@@ -229,13 +242,16 @@ def simulate_truth(patients: Sequence[VirtualPatient], times_h: np.ndarray,
         overrides = {n: torch.tensor([p.parameters[n] for p in part], dtype=torch.float64)
                      for n in names}
         with torch.no_grad():
-            res = simulate([p.scenario for p in part], times_h, overrides=overrides or None)
+            res = simulate([p.scenario for p in part], times_h, overrides=overrides or None,
+                           rtol=TRUTH_RTOL)
         out.append(np.stack([res.endpoints[n].detach().numpy() for n in NAMES], axis=1))
+        if progress:
+            progress(start + len(part), len(patients))
     return np.concatenate(out)
 
 
 def generate_cohort(seed: int, n: int, role: str = "test",
-                    prior: ParameterPrior | None = None) -> Cohort:
+                    prior: ParameterPrior | None = None, progress: Any = None) -> Cohort:
     """A seeded cohort of ``n`` patients for a role (train / calibration / test / dev)."""
     if role not in ROLES:
         raise ValueError(f"role: must be one of {list(ROLES)}, got {role!r}")
@@ -245,6 +261,6 @@ def generate_cohort(seed: int, n: int, role: str = "test",
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), ROLES[role]]))
     patients = [sample_patient(rng, f"{role}-{seed}-{i}", prior) for i in range(n)]
     times = np.arange(0.0, NOW_RANGE_H[1] + HORIZON_H + 1.0)
-    truth = simulate_truth(patients, times)
+    truth = simulate_truth(patients, times, progress=progress)
     obs = [observe(rng, times, truth[b], float(NOW_RANGE_H[1])) for b in range(len(patients))]
     return Cohort(patients, times, truth, obs)

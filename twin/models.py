@@ -218,6 +218,9 @@ class ClinicalModel(BaseModel):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        is_b = torch.tensor([s.regimen.drug == "benazepril" for s in self.scenarios])
+        self.pk["c50"] = torch.where(is_b, self.pk["c50"] * self.p["benazepril_c50_factor"],
+                                     self.pk["c50"])
         self._personalise()
 
     def _baseline(self, name: str, default: Tensor) -> Tensor:
@@ -233,9 +236,13 @@ class ClinicalModel(BaseModel):
         g0 = torch.tensor([glu.profile_mean(s.glucose) if isinstance(s.glucose, str)
                            else s.glucose for s in self.scenarios], dtype=DTYPE)
         p["g0"] = g0
-        ang2 = self._baseline("angII_pg_per_ml", p["angII0_pg_per_ml"]) * self.mult(
-            "angII_baseline") / p["Mw_AngII"]
-        ang1 = self._baseline("angI_pg_per_ml", p["angI0_pg_per_ml"]) * self.mult(
+        # Population defaults (Shionoiri baselines, taken at 5 mmol/L) follow the Pilvankar
+        # glucose dependence: AngI with renin activity, AngII with renin activity x ACE.
+        f_ren = (p["c_Renin_a"] * g0 + p["c_Renin_b"]) / (p["c_Renin_a"] * 5.0 + p["c_Renin_b"])
+        f_ace = (p["c_ACE_a"] * g0 + p["c_ACE_b"]) / (p["c_ACE_a"] * 5.0 + p["c_ACE_b"])
+        ang2 = self._baseline("angII_pg_per_ml", p["angII0_pg_per_ml"] * f_ren * f_ace
+                              ) * self.mult("angII_baseline") / p["Mw_AngII"]
+        ang1 = self._baseline("angI_pg_per_ml", p["angI0_pg_per_ml"] * f_ren) * self.mult(
             "angI_baseline") / p["Mw_AngI"]
         pra = self._baseline("pra_ng_per_ml_per_h", torch.full_like(g0, -1.0))
         renin_pg = torch.where(pra > 0, (pra - p["pra_intercept"]) / p["pra_slope"],
@@ -249,8 +256,9 @@ class ClinicalModel(BaseModel):
         p["k_at2"] = s2 * p["k_AT2"]
         p["k_other2"] = s2 * (p["k_APA"] + p["k_AT2"] + k_deg2)
         p["k_conv"] = p["k_A2_total"] * ang2 / ang1
-        p["k_other1"] = torch.clamp(p["k_A1_total"] - p["k_conv"] - p["k_ACE2"],
-                                    min=0.05) + 0.0 * p["k_A1_total"]
+        # AngI clearance other than conversion (NEP, ACE2, degradation); kept >= 0.05/h when a
+        # baseline's AngII/AngI ratio asks for more conversion than the total clearance.
+        p["k_other1"] = torch.clamp(p["k_A1_total"] - p["k_conv"] - p["k_ACE2"], min=0.05)
         prod1 = (p["k_conv"] + p["k_other1"] + p["k_ACE2"]) * ang1
         p["k_renin"] = prod1 / ren
         p["agt0"] = p["agt0_nM"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from twin.drugs import DRUG_NAMES
@@ -141,7 +140,7 @@ class Scenario:
                            _number("infection_onset_h", self.infection_onset_h, 0.0, MAX_HOURS))
         if not isinstance(self.regimen, Regimen):
             raise ScenarioError(f"regimen: must be a Regimen, got {type(self.regimen).__name__}")
-        object.__setattr__(self, "baseline", MappingProxyType(self._checked_baseline()))
+        object.__setattr__(self, "baseline", self._checked_baseline())
 
     def _checked_baseline(self) -> dict[str, float]:
         if not isinstance(self.baseline, Mapping):

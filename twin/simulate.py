@@ -36,7 +36,7 @@ EXTRA_ENDPOINTS: dict[str, str] = {
 }
 REFERENCE_COLUMNS = ("t", "angI", "Inhibition", "Renin", "AGT", "angII", "angII_norm", "diacid",
                      "ang17", "at1r", "at2r", "ACE2", "IR")
-DEFAULT_RTOL = 1e-6
+DEFAULT_RTOL = 1e-5
 
 
 @dataclass

@@ -37,6 +37,8 @@ def _code_of(concept: Any, path: str) -> str:
     for i, coding in enumerate(codings):
         coding = _obj(coding, f"{path}.coding[{i}]")
         system, code = coding.get("system"), coding.get("code")
+        if not isinstance(code, str):
+            continue
         if system == LOINC_SYSTEM and code == BP_PANEL_LOINC:
             return BP_PANEL_LOINC
         if system == LOINC_SYSTEM and code in LOINC_TO_CODE:
@@ -63,7 +65,7 @@ def _quantity(q: Any, path: str) -> tuple[float, str]:
 
 def _observation(res: dict, path: str, source: str) -> list[dict]:
     status = res.get("status")
-    if status not in ACCEPTED_STATUS:
+    if not isinstance(status, str) or status not in ACCEPTED_STATUS:
         raise field_error(f"{path}.status", f"must be one of {sorted(ACCEPTED_STATUS)}")
     when = res.get("effectiveDateTime") or res.get("effectiveInstant")
     if not isinstance(when, str):

@@ -85,7 +85,8 @@ PID = {"name": "patient_id", "in": "path", "required": True,
 PAGING = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
           _query("offset", {"type": "integer", "minimum": 0}, "items to skip")]
 FORECAST_Q = [
-    _query("horizon_h", {"type": "number", "minimum": 1, "maximum": 336}, "hours ahead"),
+    _query("horizon_h", {"type": "number", "minimum": 1, "maximum": s.MAX_HORIZON_H},
+           "hours ahead"),
     _query("coverage", {"type": "number", "minimum": 0.5, "maximum": 0.99},
            "central interval probability"),
     _query("engine", {"type": "string"}, "forecast engine (default: the bundle's)"),

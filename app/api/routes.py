@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from app import plots, services
 from app.api import fhir, openapi
 from app.api.schemas import (
+    MAX_HORIZON_H,
     ObservationBatch,
     PatientIn,
     PatientPatch,
@@ -124,7 +125,7 @@ def _time_arg(name: str) -> datetime | None:
 def forecast_args() -> dict[str, Any]:
     """horizon_h, coverage and engine from the query string (400 if out of range)."""
     engine = request.args.get("engine")
-    return {"horizon_h": _float_arg("horizon_h", 72.0, 1.0, 336.0),
+    return {"horizon_h": _float_arg("horizon_h", 72.0, 1.0, MAX_HORIZON_H),
             "coverage": _float_arg("coverage", 0.9, 0.5, 0.99),
             "engine": engine or None}
 
@@ -240,9 +241,8 @@ def put_regimen(patient_id: str):
 
 @bp.get("/patients/<patient_id>/forecast")
 def get_forecast(patient_id: str):
-    result = services.forecast(patient_id, actor=actor(), **forecast_args())
-    body = {k: v for k, v in result.items() if k != "observations"}
-    return _json(body)
+    body = services.forecast_body(patient_id, actor=actor(), **forecast_args())
+    return Response(body, mimetype="application/json")
 
 
 def _plot(patient_id: str, fmt: str) -> Response:
@@ -288,7 +288,8 @@ def get_model():
 
 @bp.after_request
 def _audit(resp: Response) -> Response:
-    if request.endpoint in ("api.openapi_json", "api.docs", "api.get_model"):
+    if request.method == "OPTIONS" or request.endpoint in ("api.openapi_json", "api.docs",
+                                                            "api.get_model"):
         return resp
     try:
         services.audit(actor(), request.method, request.path,

@@ -8,9 +8,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app.codes import CODES
+from twin.drugs import DRUG_NAMES
 
 CodeName = Literal[tuple(CODES)]  # type: ignore[valid-type]
-DRUGS = ("benazepril",)
+#: the forecaster's horizon limit, hours
+MAX_HORIZON_H = 72
+DRUGS: tuple[str, ...] = tuple(DRUG_NAMES)
 Drug = Literal[DRUGS]  # type: ignore[valid-type]
 
 
@@ -160,7 +163,7 @@ class ForecastOut(BaseModel):
 
 class ScenarioRequest(Strict):
     regimen: RegimenIn
-    horizon_h: float = Field(default=72, ge=1, le=336)
+    horizon_h: float = Field(default=72, ge=1, le=MAX_HORIZON_H)
     coverage: float = Field(default=0.9, ge=0.5, le=0.99)
 
 
@@ -198,7 +201,7 @@ class TwinScenario(Strict):
 
 class SimulateRequest(Strict):
     scenario: TwinScenario = TwinScenario()
-    horizon_h: float = Field(default=72, gt=0, le=336)
+    horizon_h: float = Field(default=72, gt=0, le=168)
     step_h: float = Field(default=1.0, ge=0.25, le=24)
 
 

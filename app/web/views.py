@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -10,6 +11,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     redirect,
     render_template,
     request,
@@ -95,13 +97,20 @@ def _status(sbp: float | None, fc24: dict | None) -> str:
 
 
 def ward_rows() -> list[dict[str, Any]]:
-    """One row per patient: latest BP, 24 h forecast with interval, status."""
+    """One row per patient: latest BP, 24 h forecast with interval, status.
+
+    Uncached forecasts are computed until WARD_FORECAST_BUDGET_S is spent; later rows say
+    "forecast pending" (a reload continues, as computed forecasts are cached).
+    """
     rows = []
     patients, _ = services.list_patients(10_000, 0)
+    deadline = time.monotonic() + current_app.config["WARD_FORECAST_BUDGET_S"]
     for p in patients:
         sbp, dbp = _latest(p.id, "sbp_mmhg"), _latest(p.id, "dbp_mmhg")
         fc24, note = None, ""
-        if sbp is not None:
+        if sbp is not None and time.monotonic() > deadline:
+            note = "forecast pending (reload)"
+        elif sbp is not None:
             try:
                 fc = services.forecast(p.id, horizon_h=24, coverage=0.9, actor=auth.actor())
                 fc24 = _at_24h(fc, "sbp_mmhg")
@@ -297,14 +306,10 @@ def whatif_png(patient_id: str):
 def waveform_png(patient_id: str):
     """Arterial pressure waveform of the twin at the forecast's issue time."""
     try:
-        p, obs = services._load_for_forecast(patient_id)
         twin = forecasting.twin_module()
         if not hasattr(twin, "waveform"):
             raise forecasting.ModelUnavailable("twin.waveform is not available in this build")
-        origin = services._origin(p, obs)
-        now_h = forecasting.hours(origin, max(services._hour_floor(services.utcnow()),
-                                              obs[-1].time))
-        scenario = services._scenario(p, origin, services._twin_regimen(p.regimen, origin))
+        scenario, now_h = services.twin_state_now(patient_id)
         wave = twin.waveform(scenario, at_h=now_h)
     except ApiError as exc:
         return Response(exc.detail, status=exc.status, mimetype="text/plain")

@@ -14,8 +14,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: A small configuration that builds in a few minutes on 2 cores (the service's default).
 SMALL = TrainConfig(
-    seed=0, n_train=160, n_calibration=120, n_dev=40, origins_per_patient=3,
-    graph=GraphConfig(epochs=30), published=PublishedConfig(epochs=1),
+    seed=0, n_train=40, n_calibration=24, n_dev=0, origins_per_patient=4,
+    graph=GraphConfig(epochs=25), published=PublishedConfig(epochs=1),
 )
 
 

@@ -56,7 +56,7 @@ LOG_OFFSET: dict[str, float | None] = {
     "hr_bpm": None,
 }
 
-_OFFSETS = np.array([LOG_OFFSET[n] or 0.0 for n in NAMES])
+_OFFSETS = np.array([LOG_OFFSET[n] or 1.0 for n in NAMES])
 _IS_LOG = np.array([LOG_OFFSET[n] is not None for n in NAMES])
 _LOWER = np.array([PLAUSIBLE[n][0] for n in NAMES])
 _UPPER = np.array([PLAUSIBLE[n][1] for n in NAMES])

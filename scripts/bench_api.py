@@ -1,0 +1,164 @@
+"""Load test of the API through gunicorn on loopback.
+
+Starts the service (gunicorn, app/gunicorn_conf.py) on a free port with a fresh SQLite
+database, admits a patient with observations and a regimen, then drives N concurrent
+keep-alive clients for D seconds, once on the forecast JSON and once on the forecast PNG
+(both served from the per-worker cache after the first request), and finally times uncached
+PNGs (each request asks a new coverage, so forecast and plot are recomputed).
+Prints requests/s, p50, p99 and errors for each.
+
+    .venv/bin/python scripts/bench_api.py --duration 60 --clients 50
+    MODEL_URI=instance/model .venv/bin/python scripts/bench_api.py   # a trained bundle
+
+Without MODEL_URI a small persistence-engine bundle is built (tests/app_model.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.app_server import Server  # noqa: E402
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, token: str,
+            body: dict | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=data, headers=headers)
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def seed(port: int, token: str) -> str:
+    """A patient with a regimen and a day of BP readings; returns its id."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    status, body = request(conn, "POST", "/api/v1/patients", token, {"age": 64})
+    assert status == 201, body
+    pid = json.loads(body)["id"]
+    now = datetime.now(UTC)
+    request(conn, "PUT", f"/api/v1/patients/{pid}/regimen", token,
+            {"dose_mg": 10, "interval_h": 24, "start": (now - timedelta(days=1)).isoformat()})
+    obs = [{"time": (now - timedelta(hours=h)).isoformat(), "code": c, "value": v,
+            "unit": "mm[Hg]"} for h in (22, 14, 6, 1) for c, v in (("sbp_mmhg", 150 + h / 2),
+                                                                    ("dbp_mmhg", 94))]
+    status, body = request(conn, "POST", f"/api/v1/patients/{pid}/observations", token,
+                           {"observations": obs})
+    assert status == 201, body
+    conn.close()
+    return pid
+
+
+def percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))] if s else float("nan")
+
+
+def drive(port: int, token: str, path: str, clients: int, duration_s: float) -> dict:
+    """``clients`` threads, each on its own keep-alive connection, for ``duration_s``."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    stop_at = time.perf_counter() + duration_s
+
+    def worker(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                status, _ = request(conn, "GET", path, token)
+                ok = status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            latencies[i].append(time.perf_counter() - t0)
+            errors[i] += 0 if ok else 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    flat = [x for row in latencies for x in row]
+    return {"requests": len(flat), "rps": len(flat) / elapsed,
+            "p50_ms": percentile(flat, 50) * 1000, "p99_ms": percentile(flat, 99) * 1000,
+            "errors": sum(errors)}
+
+
+def uncached(port: int, token: str, pid: str, n: int) -> dict:
+    """Sequential PNGs, each with a new coverage (forecast + plot recomputed)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    lat, errors = [], 0
+    for i in range(n):
+        coverage = 0.5 + 0.45 * (i + 1) / (n + 1)
+        t0 = time.perf_counter()
+        status, _ = request(conn, "GET", f"/api/v1/patients/{pid}/forecast.png?"
+                            f"coverage={coverage:.6f}", token)
+        lat.append(time.perf_counter() - t0)
+        errors += status != 200
+    return {"requests": n, "rps": n / sum(lat), "p50_ms": percentile(lat, 50) * 1000,
+            "p99_ms": percentile(lat, 99) * 1000, "errors": errors}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds per run")
+    ap.add_argument("--clients", type=int, default=50, help="concurrent clients")
+    ap.add_argument("--uncached", type=int, default=30, help="uncached PNG requests")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    ap.add_argument("--threads", type=int,
+                    default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    model_uri = os.environ.get("MODEL_URI")
+    if not model_uri:
+        from tests.app_model import build_persistence_bundle
+
+        print("building a small persistence bundle ...", flush=True)
+        model_uri = build_persistence_bundle(work / "model")
+    srv = Server(work, model_uri, workers=args.workers, threads=args.threads).start()
+    try:
+        token = srv.flask("create-token", "bench", "--scopes", "read").strip().splitlines()[-1]
+        writer = srv.flask("create-token", "bench-w", "--scopes", "read,write")
+        pid = seed(srv.port, writer.strip().splitlines()[-1])
+        print(f"gunicorn {args.workers} workers x {args.threads} threads on {srv.url}; "
+              f"model {model_uri}; {args.clients} clients x {args.duration:g} s", flush=True)
+        results = {}
+        for name, path in (("forecast_json", f"/api/v1/patients/{pid}/forecast"),
+                           ("forecast_png", f"/api/v1/patients/{pid}/forecast.png")):
+            drive(srv.port, token, path, min(args.clients, 8), 2.0)  # warm every worker
+            results[name] = drive(srv.port, token, path, args.clients, args.duration)
+        results["png_cached_1_client"] = drive(srv.port, token,
+                                               f"/api/v1/patients/{pid}/forecast.png", 1,
+                                               min(args.duration, 10.0))
+        results["png_uncached"] = uncached(srv.port, token, pid, args.uncached)
+        for name, r in results.items():
+            print(f"{name:14s} {r['requests']:7d} req  {r['rps']:8.1f} req/s  "
+                  f"p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+                  f"errors {r['errors']}", flush=True)
+        print(json.dumps(results))
+    finally:
+        srv.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Scenario/Regimen validation and the CLI's argument handling (exit code 2)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from twin import Regimen, Scenario, ScenarioError
+from twin.cli import main as cli_main
+
+BAD_REGIMENS = [
+    ({"drug": "aspirin"}, "drug"),
+    ({"dose_mg": 900}, "dose_mg: must be in [0, 80], got 900"),
+    ({"dose_mg": -1}, "dose_mg"),
+    ({"dose_mg": "5"}, "dose_mg"),
+    ({"dose_mg": float("nan")}, "dose_mg"),
+    ({"interval_h": 0.5}, "interval_h"),
+    ({"n_doses": 0}, "n_doses"),
+    ({"n_doses": 1.5}, "n_doses"),
+    ({"start_h": -1}, "start_h"),
+    ({"start_h": 10, "stop_h": 5}, "stop_h"),
+    ({"missed_doses": (-1,)}, "missed_doses"),
+    ({"extra_doses_h": (-3.0,)}, "extra_doses_h"),
+]
+BAD_SCENARIOS = [
+    ({"age_years": 150}, "age_years: must be in [0, 120]"),
+    ({"renal_function": "poor"}, "renal_function"),
+    ({"glucose": 1.0}, "glucose: must be in [2, 30]"),
+    ({"glucose": "sweet"}, "glucose"),
+    ({"infected": "False"}, "infected"),
+    ({"infection_onset_h": -2}, "infection_onset_h"),
+    ({"regimen": "benazepril"}, "regimen"),
+    ({"baseline": {"angII_pg_per_ml": 0.01}}, "baseline.angII_pg_per_ml: must be in [1, 300]"),
+    ({"baseline": {"cholesterol": 5}}, "baseline: unknown name"),
+    ({"baseline": {"sbp_mmhg": 100, "dbp_mmhg": 95}}, "baseline.sbp_mmhg"),
+    ({"baseline": [1, 2]}, "baseline"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_REGIMENS)
+def test_bad_regimen_names_the_field(kwargs, message):
+    with pytest.raises(ScenarioError) as err:
+        Regimen(**kwargs)
+    assert message in str(err.value)
+    assert isinstance(err.value, ValueError)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_SCENARIOS)
+def test_bad_scenario_names_the_field(kwargs, message):
+    with pytest.raises(ScenarioError) as err:
+        Scenario(**kwargs)
+    assert message in str(err.value)
+
+
+def test_dose_times_handle_missed_extra_and_stop():
+    r = Regimen(dose_mg=10, interval_h=12, start_h=2, stop_h=50, missed_doses=(1,),
+                extra_doses_h=(5.0,))
+    assert r.dose_times_h(100) == ((2.0, 10.0), (5.0, 10.0), (26.0, 10.0), (38.0, 10.0))
+    assert Regimen(dose_mg=5, n_doses=2).dose_times_h(100) == ((0.0, 5.0), (24.0, 5.0))
+    assert Regimen(dose_mg=0).dose_times_h(100) == ()
+
+
+def test_scenarios_copy_pickle_and_convert():
+    import copy
+    import dataclasses
+    import pickle
+
+    s = Scenario(glucose="diabetic", baseline={"angII_pg_per_ml": 12.0},
+                 regimen=Regimen(dose_mg=10, missed_doses=(2,)))
+    assert pickle.loads(pickle.dumps(s)) == s
+    assert copy.deepcopy(s) == s
+    d = dataclasses.asdict(s)
+    assert d["regimen"]["dose_mg"] == 10.0 and d["baseline"] == {"angII_pg_per_ml": 12.0}
+    assert dataclasses.replace(s, age_years=60).age_years == 60.0
+
+
+def test_scenarios_are_hashable_and_compare_by_value():
+    a = Scenario(baseline={"sbp_mmhg": 150})
+    b = Scenario(baseline={"sbp_mmhg": 150})
+    assert a == b and hash(a) == hash(b)
+    assert a != Scenario(baseline={"sbp_mmhg": 151})
+
+
+@pytest.mark.parametrize("argv", [
+    ["--dose-mg", "900"],
+    ["--glucose", "sweet"],
+    ["--glucose", "50"],
+    ["--renal", "poor"],
+    ["--drug", "aspirin"],
+    ["--baseline", "angII_pg_per_ml"],
+    ["--baseline", "cholesterol=4"],
+    ["--baseline", "angII_pg_per_ml=abc"],
+    ["--baseline", "sbp_mmhg=1000"],
+    ["--hours", "0"],
+    ["--step-h", "0"],
+    ["--format", "xml"],
+    ["--parameters", "best"],
+    ["--age", "-5"],
+    ["--n-doses", "0"],
+])
+def test_cli_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        code = cli_main([*argv, "--hours", "1"] if "--hours" not in argv else argv)
+        raise SystemExit(code)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_cli_standard_and_reference_formats(tmp_path):
+    out = tmp_path / "s.csv"
+    code = cli_main(["--drug", "benazepril", "--dose-mg", "5", "--interval-h", "24",
+                     "--n-doses", "1", "--hours", "24", "--glucose", "5", "--renal", "normal",
+                     "--age", "50", "--baseline", "angII_pg_per_ml=11.8",
+                     "--baseline", "sbp_mmhg=150", "--parameters", "clinical",
+                     "--format", "standard", "--step-h", "0.048", "-o", str(out)])
+    assert code == 0
+    df = pd.read_csv(out)
+    assert list(df.columns[:12]) == ["time_h", "angI_pg_per_ml", "angII_pg_per_ml",
+                                     "renin_pg_per_ml", "pra_ng_per_ml_per_h",
+                                     "ang17_pg_per_ml", "diacid_ng_per_ml",
+                                     "ace_inhibition_pct", "sbp_mmhg", "dbp_mmhg", "map_mmhg",
+                                     "hr_bpm"]
+    assert df["angII_pg_per_ml"].iloc[0] == pytest.approx(11.8)
+    assert df["sbp_mmhg"].iloc[0] == pytest.approx(150)
+    assert df["time_h"].iloc[-1] == pytest.approx(24.0)
+    ref = tmp_path / "r.csv"
+    assert cli_main(["--dose-mg", "5", "--hours", "4.8", "--glucose", "normal",
+                     "--parameters", "reference", "--format", "reference", "-o", str(ref)]) == 0
+    dr = pd.read_csv(ref)
+    assert list(dr.columns) == ["t", "angI", "Inhibition", "Renin", "AGT", "angII",
+                                "angII_norm", "diacid", "ang17", "at1r", "at2r", "ACE2", "IR"]
+    assert len(dr) == 100 and dr["t"].iloc[1] == pytest.approx(0.002)
+
+
+def test_python_dash_m_twin_exit_codes():
+    bad = subprocess.run([sys.executable, "-m", "twin", "simulate", "--dose-mg", "900"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "dose_mg: must be in [0, 80], got 900" in bad.stderr
+    unknown = subprocess.run([sys.executable, "-m", "twin", "frobnicate"], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert unknown.returncode == 2 and "unknown command" in unknown.stderr
