@@ -15,7 +15,8 @@ import pytest
 
 from tests.conftest import IN_CI, ROOT
 
-pytestmark = [pytest.mark.container, pytest.mark.slow]
+# a cold build (debootstrap, pip, smoke bundle) takes about 5 minutes on 2 free cores
+pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 #: Goals of the issue.
 MAX_IMAGE_MB = 1300.0
