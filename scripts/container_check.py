@@ -156,7 +156,8 @@ def ensure_base(env: dict[str, str], cache: Path) -> float:
          "--change", "ENV LANG=C.UTF-8", "-", BASE_IMAGE],
         env=env, stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL,
     )
-    tar.wait()
+    if tar.wait() != 0:
+        raise RuntimeError("tar of the stand-in rootfs failed")
     return time.monotonic() - start
 
 
@@ -221,6 +222,21 @@ def build_image(env: dict[str, str], tag: str, bundle: str = "smoke") -> float:
     log("podman build " + " ".join(args[1:]))
     podman(env, *args, capture=False)
     return time.monotonic() - start
+
+
+def prune(env: dict[str, str]) -> None:
+    """Drop the buildah working containers interrupted builds left in the check's own storage.
+
+    Images stay: podman's build cache is its intermediate images (``image prune`` would
+    make the next build start from scratch)."""
+    leftovers = podman(env, "ps", "--all", "--external", "--quiet",
+                       "--filter", "status=unknown", check=False).stdout.decode().split()
+    external = podman(env, "ps", "--all", "--external", "--format", "{{.ID}} {{.Names}}",
+                      check=False).stdout.decode().splitlines()
+    leftovers += [line.split()[0] for line in external if line.endswith("working-container")
+                  or "working-container-" in line]
+    if leftovers:
+        podman(env, "rm", "--force", *dict.fromkeys(leftovers), check=False)
 
 
 def free_port() -> int:
@@ -434,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         report["base_prepare_s"] = round(seconds, 1)
         report["bundle"] = args.bundle
         report["build_s"] = round(build_image(env, args.tag, args.bundle), 1)
+        prune(env)
         report["image_size_mb"] = image_size_mb(env, args.tag)
         report["base_size_mb"] = image_size_mb(env, BASE_IMAGE)
         report["image_config"] = image_config(env, args.tag)
