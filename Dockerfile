@@ -25,7 +25,7 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}+cpu" \
 # Only twin/ and the builders are inputs, so changes to app/ or other scripts do not retrain.
 # MODEL_URI may point elsewhere at run time (s3://...: fetched at start, see container_start.sh).
 # The default is the service's small default bundle (scripts/train_model.py --small); a CI
-# smoke build may pass MODEL_BUILDER=scripts/smoke_bundle.py and MODEL_BUILD_ARGS="".
+# smoke build passes MODEL_BUILDER=scripts/smoke_bundle.py MODEL_BUILD_ARGS="--patients 8".
 FROM build AS model
 ARG MODEL_BUILDER=scripts/train_model.py
 ARG MODEL_BUILD_ARGS="--small --threads 2"
