@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 
+import pytest
+
+import twin
 from tests.conftest import ROOT
 
 
@@ -44,29 +50,59 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_run_command_serves_healthz(tmp_path):
-    """The README's first command, as written, brings up gunicorn answering /healthz."""
+@pytest.fixture(scope="module")
+def default_bundle(tmp_path_factory) -> str:
+    """The default bundle as the run command builds it when missing (scripts/ensure_model.py)."""
+    uri = str(tmp_path_factory.mktemp("quickstart") / "model")
+    env = dict(os.environ, MODEL_URI=uri)
+    out = subprocess.run([sys.executable, "scripts/ensure_model.py"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return uri
+
+
+@pytest.mark.slow
+def test_missing_default_bundle_is_built_and_loads(default_bundle):
+    forecaster = twin.load_forecaster(default_bundle)
+    assert forecaster.default_engine in forecaster.engines
+    assert forecaster.version
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.mark.slow
+def test_run_command_serves_healthz_and_is_ready(tmp_path, default_bundle):
+    """The README's first command, as written, brings up gunicorn: /healthz, then /readyz 200."""
     port = _free_port()
     env = dict(os.environ, BIND=f"127.0.0.1:{port}", SECRET_KEY="readme-test",
-               DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}", MODEL_URI=str(tmp_path / "model"))
+               DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}", MODEL_URI=default_bundle)
     proc = subprocess.Popen(
         quick_start_commands()[0], shell=True, cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 600
         body = None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    body = r.read().decode()
-                    break
+                body = _get(f"{base}/healthz")[1]
+                break
             except OSError:
                 time.sleep(0.5)
         if body is None:
             output = proc.stdout.read().decode() if proc.poll() is not None else "timed out"
             raise AssertionError(f"/healthz never answered: {output}")
-        assert '"status":"ok"' in body.replace(" ", "")
+        assert json.loads(body) == {"status": "ok"}
+        status, ready = _get(f"{base}/readyz")
+        assert status == 200, ready
+        assert json.loads(ready)["status"] == "ok"
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
