@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.simulate import ENDPOINTS
+
 #: name -> unit, in the order of twin.ENDPOINTS (the 11 guaranteed standard columns).
-ENDPOINT_UNITS: dict[str, str] = {
-    "angI_pg_per_ml": "pg/mL",
-    "angII_pg_per_ml": "pg/mL",
-    "renin_pg_per_ml": "pg/mL",
-    "pra_ng_per_ml_per_h": "ng/mL/h",
-    "ang17_pg_per_ml": "pg/mL",
-    "diacid_ng_per_ml": "ng/mL",
-    "ace_inhibition_pct": "%",
-    "sbp_mmhg": "mmHg",
-    "dbp_mmhg": "mmHg",
-    "map_mmhg": "mmHg",
-    "hr_bpm": "1/min",
-}
+ENDPOINT_UNITS: dict[str, str] = dict(ENDPOINTS)
 NAMES: tuple[str, ...] = tuple(ENDPOINT_UNITS)
 INDEX: dict[str, int] = {n: i for i, n in enumerate(NAMES)}
 
