@@ -416,17 +416,6 @@ def _compute_forecast(patient_id: str, hour: datetime, horizon_h: float, coverag
     return result
 
 
-def twin_state_now(patient_id: str) -> tuple[Any, float]:
-    """The patient's twin scenario and the issue time in twin hours (for the waveform)."""
-    p, obs, now = load_for_forecast(patient_id)
-    origin = _origin(p, obs, now, [p.regimen])
-    now_h = forecasting.hours(origin, now)
-    try:
-        return _scenario(p, origin, _twin_regimen(p.regimen, origin, now_h + 1)), now_h
-    except ValueError as exc:
-        raise _twin_error(exc) from exc
-
-
 def _summary(fc: dict) -> dict[str, float]:
     sbp = fc["endpoints"]["sbp_mmhg"]["median"]
     dbp = fc["endpoints"]["dbp_mmhg"]["median"]

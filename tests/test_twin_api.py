@@ -79,6 +79,18 @@ def test_waveform_matches_the_twin_pressures():
         twin.waveform(scen, at_h=0.0, beats=0)
 
 
+def test_pressure_waveform_matches_given_pressures():
+    w = twin.pressure_waveform(162.0, 97.0, 74.0, beats=3)
+    assert w["sbp_mmhg"] == pytest.approx(162.0, abs=3.0)
+    assert w["dbp_mmhg"] == pytest.approx(97.0, abs=3.0)
+    assert w["hr_bpm"] == pytest.approx(74.0)
+    assert w["time_s"][-1] == pytest.approx(3 * 60.0 / 74.0, abs=0.02)
+    for args, match in (((90.0, 95.0, 70.0), "sbp_mmhg"), ((120.0, 80.0, 400.0), "hr_bpm"),
+                        ((900.0, 80.0, 70.0), "sbp_mmhg")):
+        with pytest.raises(ValueError, match=match):
+            twin.pressure_waveform(*args)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"times_h": []}, "times_h"),
     ({"times_h": [0.0, 2.0, 1.0]}, "times_h"),

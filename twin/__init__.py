@@ -8,7 +8,7 @@ from twin.drugs import DRUG_NAMES, drug_pk
 from twin.parameters import PATIENT_PARAMETERS, ParameterSet, ParamSpec, load_parameters
 from twin.scenario import Regimen, Scenario, ScenarioError
 from twin.simulate import ENDPOINTS, SimulationResult, simulate
-from twin.waveform import waveform
+from twin.waveform import pressure_waveform, waveform
 
 __version__ = "0.1.0"
 
@@ -25,6 +25,7 @@ __all__ = [
     "__version__",
     "drug_pk",
     "load_parameters",
+    "pressure_waveform",
     "simulate",
     "waveform",
 ]

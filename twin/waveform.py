@@ -73,20 +73,39 @@ def beat_pressure(map_mmhg: float, pp_mmhg: float, hr_bpm: float, beats: int = 3
             "map_mmhg": float(wave.mean())}
 
 
+def _check_beats(beats: int, dt_s: float) -> None:
+    if not (isinstance(beats, int) and 1 <= beats <= 20):
+        raise ValueError(f"beats: must be an integer in [1, 20], got {beats!r}")
+    if not (0.0005 <= dt_s <= 0.05):
+        raise ValueError(f"dt_s: must be in [0.0005, 0.05], got {dt_s!r}")
+
+
+def pressure_waveform(sbp_mmhg: float, dbp_mmhg: float, hr_bpm: float, beats: int = 3,
+                      dt_s: float = 0.005) -> dict[str, np.ndarray | float]:
+    """Arterial pressure over `beats` beats for a given SBP/DBP (mmHg) and HR (1/min).
+
+    Used to draw a personalised patient's waveform from its own forecast at one time point.
+    """
+    _check_beats(beats, dt_s)
+    if not (40.0 <= dbp_mmhg < sbp_mmhg <= 300.0):
+        raise ValueError(f"sbp_mmhg/dbp_mmhg: need 40 <= DBP < SBP <= 300, got "
+                         f"{sbp_mmhg!r}/{dbp_mmhg!r}")
+    if not (20.0 <= hr_bpm <= 250.0):
+        raise ValueError(f"hr_bpm: must be in [20, 250], got {hr_bpm!r}")
+    return beat_pressure(dbp_mmhg + (sbp_mmhg - dbp_mmhg) / 3.0, sbp_mmhg - dbp_mmhg, hr_bpm,
+                         beats, dt_s)
+
+
 def waveform(scenario: Scenario, at_h: float, beats: int = 3, dt_s: float = 0.005,
              parameters: str = "clinical") -> dict[str, np.ndarray | float]:
     """Arterial pressure waveform of `scenario` at time `at_h` (h), for `beats` beats."""
     from twin.simulate import simulate  # local: simulate imports the package modules
 
-    if not (isinstance(beats, int) and 1 <= beats <= 20):
-        raise ValueError(f"beats: must be an integer in [1, 20], got {beats!r}")
-    if not (0.0005 <= dt_s <= 0.05):
-        raise ValueError(f"dt_s: must be in [0.0005, 0.05], got {dt_s!r}")
+    _check_beats(beats, dt_s)
     if not (0.0 <= at_h <= 24.0 * 365):
         raise ValueError(f"at_h: must be in [0, 8760], got {at_h!r}")
     times = [0.0, at_h] if at_h > 0 else [0.0]
     e = simulate(scenario, times, parameters=parameters).endpoints
     sbp, dbp = float(e["sbp_mmhg"][0, -1]), float(e["dbp_mmhg"][0, -1])
     hr = float(e["hr_bpm"][0, -1])
-    out = beat_pressure(dbp + (sbp - dbp) / 3.0, sbp - dbp, hr, beats, dt_s)
-    return out
+    return beat_pressure(dbp + (sbp - dbp) / 3.0, sbp - dbp, hr, beats, dt_s)

@@ -304,13 +304,14 @@ def whatif_png(patient_id: str):
 
 @bp.get("/patients/<patient_id>/waveform.png")
 def waveform_png(patient_id: str):
-    """Arterial pressure waveform of the twin at the forecast's issue time."""
+    """Arterial pressure waveform at the forecast's issue time, from the patient's own
+    (personalised) forecast: median SBP, DBP and HR at that time."""
     try:
         twin = forecasting.twin_module()
-        if not hasattr(twin, "waveform"):
-            raise forecasting.ModelUnavailable("twin.waveform is not available in this build")
-        scenario, now_h = services.twin_state_now(patient_id)
-        wave = twin.waveform(scenario, at_h=now_h)
+        fc = services.forecast(patient_id, actor=auth.actor())
+        now = {name: fc["endpoints"][name]["median"][0]
+               for name in ("sbp_mmhg", "dbp_mmhg", "hr_bpm")}
+        wave = twin.pressure_waveform(now["sbp_mmhg"], now["dbp_mmhg"], now["hr_bpm"])
     except ApiError as exc:
         return Response(exc.detail, status=exc.status, mimetype="text/plain")
     except ValueError as exc:
