@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from twin.cohort import generate_cohort
+import twin.forecast.evaluate as evaluate_mod
+import twin.forecast.training as training_mod
+from twin.cohort import NOW_RANGE_H, forecast_cases, generate_cohort
 from twin.forecast.conformal import ConformalTable
 from twin.forecast.endpoints import NAMES
 from twin.forecast.engines import LEAD_H, Persistence
@@ -56,6 +58,33 @@ def test_observation_model(cohorts):
             if o.endpoint == "sbp_mmhg":
                 res.append(o.value - np.interp(o.time_h, test.times_h, test.truth[b, 7]))
     assert 3.5 < np.std(res) < 6.5 and abs(np.mean(res)) < 1.5
+
+
+def test_calibration_and_evaluation_cases_are_made_alike(cohorts):
+    """Conformal scores are only exchangeable with the evaluation's if calibration cases are
+    made exactly like test cases: same function, forecast times drawn like the patients'
+    now_h, observation history = the patient's observations up to that time, truth there."""
+    cal, test = cohorts
+    assert evaluate_mod.forecast_cases is forecast_cases
+    assert training_mod.forecast_cases is forecast_cases
+    one_cases, one_truth = training_mod.multi_origin(test, 1, seed=4)
+    ev_cases, ev_truth = forecast_cases(test)  # what evaluate() forecasts and scores
+    assert one_cases == ev_cases
+    np.testing.assert_array_equal(one_truth, ev_truth)
+    cases, truth = training_mod.multi_origin(cal, 3, seed=4)
+    n = len(cal.patients)
+    assert len(cases) == 3 * n and truth.shape[0] == 3 * n
+    for j, case in enumerate(cases):
+        b = j % n
+        now = case.now_h
+        assert now == int(now) and NOW_RANGE_H[0] <= now <= NOW_RANGE_H[1]
+        if j < n:
+            assert now == cal.patients[b].now_h
+        assert case.scenario is cal.patients[b].scenario_seen
+        assert case.observations == tuple(o for o in cal.observations[b] if o.time_h <= now)
+        np.testing.assert_array_equal(truth[j], cal.truth_at_leads([now] * n)[b])
+    extra = [c.now_h for c in cases[n:]]
+    assert len(set(extra)) > 1  # further forecast times really are drawn
 
 
 def test_conformal_coverage_holds_on_a_small_cohort(cohorts):

@@ -166,6 +166,29 @@ def default_prior() -> ParameterPrior:
 
 
 # ---- sampling ---------------------------------------------------------------------------
+def draw_now_h(rng: np.random.Generator, size: int | None = None) -> Any:
+    """Forecast time(s): whole hours uniform in NOW_RANGE_H (inclusive), hours."""
+    return rng.integers(NOW_RANGE_H[0], NOW_RANGE_H[1] + 1, size=size)
+
+
+def forecast_cases(cohort: Cohort, origins: int = 1, seed: int = 0
+                   ) -> tuple[list[Case], np.ndarray]:
+    """Forecasting cases and their truth ``[n, E, L]`` (model scale): the patients' own
+    ``now_h`` first, then ``origins - 1`` more forecast times per patient drawn like now_h.
+
+    The one way cases are made from a cohort: calibration (conformal scores) and evaluation
+    both use it, so their scores are exchangeable (same forecast-time distribution, same
+    observation histories, same truth)."""
+    rng = np.random.default_rng(seed)
+    cases, truth = [], []
+    for j in range(origins):
+        nows = [p.now_h for p in cohort.patients] if j == 0 else \
+            draw_now_h(rng, len(cohort.patients)).astype(float).tolist()
+        cases += cohort.cases(nows)
+        truth.append(cohort.truth_at_leads(nows))
+    return cases, np.concatenate(truth)
+
+
 def _regimen(rng: np.random.Generator) -> Any:
     from twin import Regimen
 
@@ -196,7 +219,7 @@ def sample_patient(rng: np.random.Generator, pid: str, prior: ParameterPrior) ->
     regimen = _regimen(rng)
     u = rng.normal(size=len(prior.names))
     params = dict(zip(prior.names, prior.to_natural(u).tolist(), strict=True))
-    now = float(rng.integers(NOW_RANGE_H[0], NOW_RANGE_H[1] + 1))
+    now = float(draw_now_h(rng))
     scen = Scenario(age_years=age, renal_function="impaired" if impaired else "normal",
                     glucose=glucose, infected=infected, infection_onset_h=onset,
                     regimen=regimen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from twin.cohort import ParameterPrior, generate_cohort
+from twin.cohort import ParameterPrior, forecast_cases, generate_cohort
 from twin.forecast.forecaster import Forecaster
 from twin.forecast.metrics import HORIZONS_H, score
 
@@ -21,7 +21,7 @@ def evaluate(forecaster: Forecaster, seed: int, patients: int, horizon_h: float 
         if "prior" in forecaster.config else None
     t = time.perf_counter()
     cohort = generate_cohort(seed, patients, "test", prior)
-    cases, truth = cohort.cases(), cohort.truth_at_leads()
+    cases, truth = forecast_cases(cohort)  # as the calibration cases (training.py)
     if log:
         log(f"test cohort: {patients} patients (seed {seed}) in {time.perf_counter() - t:.1f} s")
     results = {}

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from twin.cohort import NOW_RANGE_H, Cohort, default_prior, generate_cohort
+from twin.cohort import Cohort, default_prior, forecast_cases, generate_cohort
 from twin.forecast.conformal import ConformalTable
 from twin.forecast.endpoints import NAMES, to_model_scale
 from twin.forecast.engines import LEAD_H, Engine, Persistence
@@ -31,11 +31,14 @@ TWIN_ENGINES = ("population_twin", "personalised_twin")
 class TrainConfig:
     seed: int = 0
     n_train: int = 300
-    n_calibration: int = 120
+    # 240 independent calibration patients, one forecast time each for the (costlier)
+    # simulator-based engines: more forecast times of the same patient add little, because a
+    # patient's errors at different times are strongly correlated (see docs/forecasting.md)
+    n_calibration: int = 240
     n_dev: int = 0  # 0: the default engine is chosen on the calibration cohort's errors
     origins_per_patient: int = 4
     conformal_origins: int = 4  # forecast times per calibration patient (learned engines)
-    twin_conformal_origins: int = 2  # the same for the (costlier) simulator-based engines
+    twin_conformal_origins: int = 1  # the same for the simulator-based engines
     graph: GraphConfig = field(default_factory=lambda: GraphConfig(epochs=40))
     published: PublishedConfig = field(default_factory=lambda: PublishedConfig(epochs=3))
     calibrate_iters: int = 3
@@ -43,16 +46,8 @@ class TrainConfig:
 
 
 def multi_origin(cohort: Cohort, k: int, seed: int) -> tuple[list[Any], np.ndarray]:
-    """``k`` forecast times per patient (its own plus k - 1 random whole hours in 24-96)."""
-    rng = np.random.default_rng(seed)
-    cases, truth = [], []
-    for j in range(k):
-        lo, hi = NOW_RANGE_H
-        nows = [p.now_h for p in cohort.patients] if j == 0 else \
-            rng.integers(lo, hi + 1, size=len(cohort.patients)).astype(float).tolist()
-        cases += cohort.cases(nows)
-        truth.append(cohort.truth_at_leads(nows))
-    return cases, np.concatenate(truth)
+    """``k`` forecast times per patient (``twin.cohort.forecast_cases``, as evaluation)."""
+    return forecast_cases(cohort, k, seed)
 
 
 def normaliser_from(cohort: Cohort) -> Normaliser:
