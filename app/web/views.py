@@ -193,10 +193,7 @@ def intake():
 
 def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None = None,
                   whatif_query: dict | None = None, status: int = 200):
-    try:
-        p = services.get_patient(patient_id)
-    except ApiError:
-        abort(404)
+    p = _patient_or_404(patient_id)
     obs, total = services.list_observations(patient_id, None, None)
     fc, fc_error = None, None
     if obs:
@@ -215,6 +212,14 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
     ), status
 
 
+def _patient_or_404(patient_id: str):
+    """The stored patient, or a 404 page."""
+    try:
+        return services.get_patient(patient_id)
+    except ApiError:
+        abort(404)
+
+
 @bp.get("/patients/<patient_id>")
 def patient(patient_id: str):
     return _patient_page(patient_id)
@@ -226,10 +231,7 @@ OBS_FIELDS = (("sbp_mmhg", "mm[Hg]"), ("dbp_mmhg", "mm[Hg]"), ("hr_bpm", "/min")
 
 @bp.post("/patients/<patient_id>/observations")
 def add_observations(patient_id: str):
-    try:
-        services.get_patient(patient_id)
-    except ApiError:
-        abort(404)
+    _patient_or_404(patient_id)
     try:
         when = _form_dt("time")
         items = []
@@ -263,10 +265,7 @@ def _regimen_from_form() -> RegimenIn:
 
 @bp.post("/patients/<patient_id>/regimen")
 def set_regimen(patient_id: str):
-    try:
-        services.get_patient(patient_id)
-    except ApiError:
-        abort(404)
+    _patient_or_404(patient_id)
     try:
         services.set_regimen(patient_id, _regimen_from_form())
     except (ApiError, ValidationError) as exc:
@@ -276,10 +275,7 @@ def set_regimen(patient_id: str):
 
 @bp.post("/patients/<patient_id>/whatif")
 def whatif(patient_id: str):
-    try:
-        services.get_patient(patient_id)
-    except ApiError:
-        abort(404)
+    _patient_or_404(patient_id)
     try:
         regimen = _regimen_from_form()
         result = services.what_if(patient_id, regimen, horizon_h=72, actor=auth.actor())
