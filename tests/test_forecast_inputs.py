@@ -73,3 +73,20 @@ def test_forecast_shape_and_interval_order(forecaster):
     wide = forecaster.forecast(scenario(), GOOD, now_h=10.0, horizon_h=24, coverage=0.95,
                                step_h=2).endpoints["sbp_mmhg"]
     assert ((wide.upper - wide.lower) >= (sbp.upper - sbp.lower) - 1e-9).all()
+
+
+def test_horizon_and_coverage_changes_reuse_the_engine_prediction():
+    """The engine runs once per (scenario, observations, now); another coverage or horizon
+    only re-derives the interval, and the result equals a fresh forecaster's."""
+    fc = tiny_forecaster()
+    memo = fc._memo
+    first = fc.forecast(scenario(), GOOD, now_h=10.0, horizon_h=72, coverage=0.9)
+    again = fc.forecast(scenario(), GOOD, now_h=10.0, horizon_h=24, coverage=0.8)
+    assert (memo.misses, memo.hits) == (1, 1)
+    fresh = tiny_forecaster().forecast(scenario(), GOOD, now_h=10.0, horizon_h=24, coverage=0.8)
+    for name, ef in again.endpoints.items():
+        assert ef.median == pytest.approx(fresh.endpoints[name].median)
+        assert ef.upper == pytest.approx(fresh.endpoints[name].upper)
+        assert ef.median == pytest.approx(first.endpoints[name].median[:25])
+    fc.forecast(scenario(), [*GOOD, Observation(6.0, "sbp_mmhg", 170.0)], now_h=10.0)
+    assert memo.misses == 2  # new data: a new prediction

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,36 @@ from twin.forecast.observations import Observation, validate_observations
 from twin.forecast.result import EndpointForecast, Forecast
 
 ENGINE_ORDER = ("persistence", "population_twin", "personalised_twin", "graph", "published_gat")
+#: engine predictions kept per Forecaster (a personalised fit costs ~0.5 s; an entry ~13 kB)
+MEMO_SIZE = 256
+
+
+class _PredictionMemo:
+    """A thread-safe LRU of engine predictions ``(pred [E, L], scale [E, L] | None)`` keyed by
+    (engine, scenario, observations, now_h): the costly part of a forecast depends only on
+    these, not on the horizon or coverage asked, so those are re-served without refitting."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.lock = size, threading.Lock()
+        self.data: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> tuple[np.ndarray, np.ndarray | None] | None:
+        with self.lock:
+            value = self.data.get(key)
+            if value is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self.data.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: tuple[np.ndarray, np.ndarray | None]) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
 
 
 def interval(median_z: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -58,6 +90,7 @@ class Forecaster:
         self.version = version
         self.metrics = metrics or {}
         self.config = config or {}
+        self._memo = _PredictionMemo(MEMO_SIZE)
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -94,12 +127,12 @@ class Forecaster:
             raise ValueError(f"step_h: must be in (0, horizon_h={horizon_h}], got {step_h}")
         obs = validate_observations(observations, now_h)
         lead = np.arange(0.0, float(horizon_h) + 1e-9, float(step_h))
-        pred, scale = eng.predict_with_scale([Case(scenario, obs, now_h)])
-        z = interp_leads(pred[0], lead)
+        pred, scale = self.predict(eng, Case(scenario, obs, now_h))
+        z = interp_leads(pred, lead)
         table = self.conformal[eng.name]
         half = table.half_width(lead, coverage)
         if table.normalised:
-            half = half * interp_leads(scale[0], lead)
+            half = half * interp_leads(scale, lead)
         med, lo, hi = interval(z, half)
         times = now_h + lead
         eps = {
@@ -107,6 +140,23 @@ class Forecaster:
             for i, n in enumerate(NAMES)
         }
         return Forecast(eng.name, self.version, coverage, now_h, eps)
+
+    def predict(self, eng: Engine, case: Case) -> tuple[np.ndarray, np.ndarray | None]:
+        """The engine's model-scale prediction and spread ``[E, L]`` on LEAD_H for one case,
+        memoised (inputs are immutable: a frozen scenario and observation tuple)."""
+        key = (eng.name, case.scenario, case.observations, case.now_h)
+        try:
+            hash(key)
+        except TypeError:  # an unhashable scenario: no memo
+            key = None
+        found = self._memo.get(key) if key is not None else None
+        if found is not None:
+            return found
+        pred, scale = eng.predict_with_scale([case])
+        value = (pred[0], None if scale is None else scale[0])
+        if key is not None:
+            self._memo.put(key, value)
+        return value
 
     # ---- persistence ----------------------------------------------------------------
     def save(self, uri: str) -> dict[str, Any]:
