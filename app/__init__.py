@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, Response
 
-from app import auth, db, errors, forecasting, health, observability
+from app import auth, db, errors, forecasting, health, observability, prewarm
 from app import config as app_config
 
 
@@ -48,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     auth.init_app(app)
     forecasting.init_app(app)
+    prewarm.init_app(app)
     app.register_blueprint(health.bp)
 
     from app.api import bp as api_bp

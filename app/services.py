@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from app import codes, db, forecasting
+from app import codes, db, forecasting, prewarm
 from app.api.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn, SimulateRequest
 from app.errors import ApiError, field_error
 from app.models import (
@@ -141,6 +141,7 @@ def update_patient(patient_id: str, patch: PatientPatch) -> Patient:
     _bump(s, patient_id)
     s.commit()
     s.expire_all()
+    prewarm.schedule(patient_id)
     return get_patient(patient_id)
 
 
@@ -177,6 +178,7 @@ def record_observations(patient_id: str, items: list[ObservationIn] | list[dict]
     s.add_all(rows)
     _bump(s, patient_id)
     s.commit()
+    prewarm.schedule(patient_id)
     return rows, patient_version(patient_id)
 
 
@@ -210,6 +212,7 @@ def set_regimen(patient_id: str, data: RegimenIn) -> Patient:
     _bump(s, patient_id)
     s.commit()
     s.expire_all()
+    prewarm.schedule(patient_id)
     return get_patient(patient_id)
 
 

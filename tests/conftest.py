@@ -24,6 +24,7 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     app = create_app(
         {
             "TESTING": True,
+            "PREWARM_FORECASTS": False,  # tests count forecast runs; see test_app_forecast
             "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
             "MODEL_URI": str(tmp_path / "model"),
         }
@@ -67,6 +68,7 @@ def model_app(tmp_path: Path) -> Iterator[Flask]:
     from tests.app_model import shared_bundle
 
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False,
+                      "PREWARM_FORECASTS": False,
                       "DATABASE_URL": f"sqlite:///{tmp_path / 'model.db'}",
                       "MODEL_URI": shared_bundle()})
     with app.app_context():

@@ -198,3 +198,46 @@ def test_readyz_ok_with_a_loaded_bundle(model_app):
     with model_app.app_context():
         forecasting.get_forecaster()
     assert model_app.test_client().get("/readyz").status_code == 200
+
+
+def test_writes_prewarm_the_forecast_and_plots(model_app, api):
+    """With PREWARM_FORECASTS on (the default), a write queues the patient's forecasts and
+    default plots in the background: the next reads compute nothing."""
+    from app import create_app
+
+    _, h = api
+    warm = create_app({"TESTING": True, "DATABASE_URL": model_app.config["DATABASE_URL"],
+                       "MODEL_URI": model_app.config["MODEL_URI"]})
+    client = warm.test_client()
+    pid, _ = _admit_with_data(client, h)
+    warm.extensions["prewarm"].executor.shutdown(wait=True)  # let the warm-up finish
+    runs = _runs(model_app)
+    assert runs >= 1
+    with model_app.app_context(), db.new_session() as s:
+        actors = set(s.scalars(select(ForecastRun.actor)
+                               .where(ForecastRun.patient_id == pid)).all())
+    assert actors == {"prewarm"}
+    plots_before = len(warm.extensions["plot_cache"].data)
+    assert client.get(f"/api/v1/patients/{pid}/forecast", headers=h).status_code == 200
+    assert client.get(f"/api/v1/patients/{pid}/forecast?horizon_h=24",
+                      headers=h).status_code == 200
+    for panel in ("bp", "ras", "drug"):
+        resp = client.get(f"/api/v1/patients/{pid}/forecast.png?panel={panel}", headers=h)
+        assert resp.status_code == 200 and resp.data[:4] == b"\x89PNG"
+    assert _runs(model_app) == runs  # every read came from what the warm-up computed
+    assert len(warm.extensions["plot_cache"].data) == plots_before
+
+
+def test_prewarm_of_a_patient_without_observations_changes_nothing(model_app, api):
+    from app import create_app
+
+    _, h = api
+    warm = create_app({"TESTING": True, "DATABASE_URL": model_app.config["DATABASE_URL"],
+                       "MODEL_URI": model_app.config["MODEL_URI"]})
+    client = warm.test_client()
+    pid = client.post("/api/v1/patients", json={"age": 50}, headers=h).get_json()["id"]
+    assert client.put(f"/api/v1/patients/{pid}/regimen", headers=h, json={
+        "dose_mg": 10, "interval_h": 24, "start": datetime.now(UTC).isoformat()}
+    ).status_code == 200
+    warm.extensions["prewarm"].executor.shutdown(wait=True)
+    assert _runs(model_app) == 0  # no observation: the warm-up had nothing to forecast
