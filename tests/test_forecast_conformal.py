@@ -52,4 +52,30 @@ def test_arrays_round_trip_keeps_the_normalised_flag():
     r, s = _draw(rng, 50)
     table = ConformalTable.fit(LEADS, r, s)
     back = ConformalTable.from_arrays(table.to_arrays())
-    assert back.normalised and np.array_equal(back.scores, table.scores)
+    assert back.normalised.all() and np.array_equal(back.scores, table.scores)
+    old = {**table.to_arrays(), "normalised": np.asarray(1)}  # an older bundle's flag
+    assert ConformalTable.from_arrays(old).normalised.tolist() == [True, True]
+
+
+def test_auto_normalises_only_where_the_spread_is_informative():
+    """Endpoint 0's residuals scale with the engine's spread, endpoint 1's do not: "auto"
+    divides only endpoint 0's, and coverage holds on new cases either way."""
+    rng = np.random.default_rng(3)
+
+    def draw(n):
+        r, s = _draw(rng, n)
+        r[:, 1] = rng.normal(size=(n, 3))  # endpoint 1: the same difficulty for everyone
+        s[:, 1] = np.exp(rng.normal(0, 0.7, size=(n, 3)))  # and a spread that is noise
+        return r, s
+
+    r_cal, s_cal = draw(2000)
+    table = ConformalTable.fit(LEADS, r_cal, s_cal, normalise="auto")
+    assert table.normalised.tolist() == [True, False]
+    r_new, s_new = draw(20000)
+    half = table.interval_half_width(LEADS, 0.9, s_new)
+    cov = np.mean(np.abs(r_new) <= half, axis=(0, 2))
+    assert np.abs(cov - 0.9).max() < 0.02
+    with pytest.raises(ValueError, match="spread"):
+        table.interval_half_width(LEADS, 0.9, None)
+    with pytest.raises(ValueError, match="normalise"):
+        ConformalTable.fit(LEADS, r_cal, s_cal, normalise="sometimes")

@@ -130,9 +130,8 @@ class Forecaster:
         pred, scale = self.predict(eng, Case(scenario, obs, now_h))
         z = interp_leads(pred, lead)
         table = self.conformal[eng.name]
-        half = table.half_width(lead, coverage)
-        if table.normalised:
-            half = half * interp_leads(scale, lead)
+        half = table.interval_half_width(
+            lead, coverage, None if scale is None else interp_leads(scale, lead))
         med, lo, hi = interval(z, half)
         times = now_h + lead
         eps = {

@@ -75,7 +75,7 @@ class PersonalisedTwin(Engine):
 
     name = "personalised_twin"
 
-    def __init__(self, prior: ParameterPrior, max_iter: int = 3, chunk: int = 4) -> None:
+    def __init__(self, prior: ParameterPrior, max_iter: int = 3, chunk: int = 16) -> None:
         self.prior, self.max_iter, self.chunk = prior, max_iter, chunk
 
     def predict_batch(self, cases: Sequence[Case]) -> np.ndarray:
