@@ -85,13 +85,29 @@ def alembic_config(engine: Engine):
     return cfg
 
 
+#: PostgreSQL advisory-lock key held while migrating ("RAST" in ASCII)
+MIGRATION_LOCK_KEY = 0x52415354
+
+
 def init_db() -> None:
-    """Bring the schema to the latest migration (creates every table on a new database)."""
+    """Bring the schema to the latest migration (creates every table on a new database).
+
+    On PostgreSQL the upgrade runs under a session advisory lock, so service tasks that all
+    start at once (each runs ``init-db``) migrate one after another instead of racing."""
     from alembic import command
 
     from app import models  # noqa: F401  (register the tables)
 
-    command.upgrade(alembic_config(get_engine()), "head")
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), "head")
+        return
+    with engine.connect() as lock_conn:
+        lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        try:
+            command.upgrade(alembic_config(engine), "head")
+        finally:
+            lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
 
 
 @click.command("init-db")

@@ -139,3 +139,59 @@ def test_postgres_api_flow(pg_app):
     assert bad.status_code == 422
     items = c.get(f"/api/v1/patients/{pid}/observations", headers=h).get_json()["items"]
     assert [o["value"] for o in items] == [92, 91, 90]
+
+
+@pytest.mark.postgres
+def test_postgres_concurrent_init_db_migrates_once(pg_app, tmp_path):
+    """Four service tasks starting together each run init-db on one fresh schema: the
+    advisory lock serialises them, so all succeed and the schema is migrated once."""
+    import threading
+
+    from sqlalchemy import event
+
+    url = pg_app.config["DATABASE_URL"]
+    schema = "t_" + uuid.uuid4().hex[:10]
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    apps = []
+    for i in range(4):
+        a = create_app({"TESTING": True, "DATABASE_URL": url,
+                        "MODEL_URI": str(tmp_path / f"model{i}")})
+
+        @event.listens_for(a.extensions["db_engine"], "connect")
+        def _search_path(dbapi_conn, _rec):
+            cur = dbapi_conn.cursor()
+            cur.execute(f"SET search_path TO {schema}")
+            cur.close()
+            dbapi_conn.commit()
+
+        apps.append(a)
+    errors: list[Exception] = []
+    start = threading.Barrier(len(apps))
+
+    def run(a):
+        try:
+            start.wait()
+            with a.app_context():
+                init_db()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(a,), daemon=True) for a in apps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)  # without the lock the racing migrations can hang for good
+    try:
+        assert not any(t.is_alive() for t in threads), "init-db hung: migrations raced"
+        assert errors == []
+        with admin.connect() as conn:
+            rows = conn.execute(text(f"SELECT version_num FROM {schema}.alembic_version")).all()
+        assert len(rows) == 1
+    finally:
+        for a in apps:
+            a.extensions["db_engine"].dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
