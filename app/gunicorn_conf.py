@@ -27,3 +27,21 @@ def post_fork(server, worker):
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+
+
+def _json_logger_class():
+    """gunicorn's logger with its error log (boot, worker, signal lines) as JSON too."""
+    from gunicorn import glogging
+
+    from app.observability import JsonFormatter
+
+    class JsonLogger(glogging.Logger):
+        def setup(self, cfg):
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                handler.setFormatter(JsonFormatter())
+
+    return JsonLogger
+
+
+logger_class = _json_logger_class()

@@ -25,6 +25,7 @@ class Server:
     def __init__(self, workdir: Path, model_uri: str, workers: int = 2, threads: int = 4,
                  extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
+        self.workdir = workdir
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'e2e.db'}",
                     "MODEL_URI": model_uri, "SECRET_KEY": "e2e-secret-key",

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("e2e"), shared_bundle()).start()
+    srv = Server(tmp_path_factory.mktemp("e2e"), shared_bundle(),
+                 extra_env={"LOG_LEVEL": "INFO"}).start()  # INFO: gunicorn's lines too
     yield srv
     srv.stop()
 
@@ -90,3 +91,16 @@ def test_api_flow_through_gunicorn(server):
     assert status == 200, body
     status, _, body = call(server, "GET", "/metrics", token)
     assert status == 200 and b"twin_forecast_duration_seconds" in body
+
+
+def test_server_log_is_json_lines(server):
+    """gunicorn's own lines (boot, workers) and the app's are JSON objects, one per line."""
+    server.log.flush()
+    lines = [ln for ln in (server.workdir / "gunicorn.log").read_text().splitlines()
+             if ln.strip()]
+    loggers = set()
+    for line in lines:
+        record = json.loads(line)  # fails on any plain-text line
+        assert {"time", "level", "logger", "message"} <= set(record)
+        loggers.add(record["logger"])
+    assert "gunicorn.error" in loggers  # "Listening at ...", "Booting worker ..."
