@@ -149,12 +149,13 @@ def at(origin: datetime, h: float) -> datetime:
 
 
 def make_regimen(drug: str, dose_mg: float, interval_h: float, start_h: float,
-                 stop_h: float | None, missed_doses: Sequence[int] = ()):
-    """A ``twin.Regimen`` (ScenarioError becomes a 422 naming the field)."""
+                 stop_h: float | None, missed_doses: Sequence[int] = (), then=None):
+    """A ``twin.Regimen`` (ScenarioError becomes a 422 naming the field); ``then`` a change
+    of regimen taking over at its own start."""
     twin = twin_module()
     return twin.Regimen(drug=drug, dose_mg=float(dose_mg), interval_h=float(interval_h),
                         start_h=float(start_h), stop_h=None if stop_h is None else float(stop_h),
-                        missed_doses=tuple(missed_doses))
+                        missed_doses=tuple(missed_doses), then=then)
 
 
 def make_scenario(age_years: float, renal_function: str, glucose: float | str,

@@ -269,6 +269,21 @@ def _twin_regimen(r, origin: datetime, until_h: float):
     return forecasting.make_regimen(r.drug, r.dose_mg, r.interval_h, start_h, stop_h)
 
 
+def _changed_regimen(current, proposed, origin: datetime, until_h: float):
+    """The current regimen until ``proposed`` starts, then ``proposed`` (the doses already
+    taken stay in the patient's past; the fit to the observations needs them)."""
+    new = _twin_regimen(proposed, origin, until_h)
+    old = _twin_regimen(current, origin, until_h)
+    if old.dose_mg == 0.0 or new.start_h <= old.start_h:
+        return new  # nothing given before the proposed start
+    if new.dose_mg > 0.0 and new.drug != old.drug:
+        raise field_error("regimen.drug", f"a change of drug ({old.drug} to {new.drug}) is "
+                          f"not modelled: the proposed regimen must use {old.drug}, or stop it "
+                          "first (dose_mg 0)")
+    return forecasting.make_regimen(old.drug, old.dose_mg, old.interval_h, old.start_h,
+                                    old.stop_h, then=new)
+
+
 def _scenario(p: Patient, origin: datetime, regimen) -> Any:
     onset_h = forecasting.hours(origin, p.infection_onset) if p.infection_onset else 0.0
     return forecasting.make_scenario(p.age_years, p.renal_function, p.glucose, p.infected,
@@ -292,8 +307,9 @@ def _audit_run(kind: str, patient_id: str | None, fc_version: str, engine: str |
 
 def _run_forecast(p: Patient, obs: list[Observation], origin: datetime, now: datetime,
                   regimen, horizon_h: float, coverage: float, engine: str | None,
-                  kind: str, actor: str | None) -> dict:
-    """One forecast through the twin (ScenarioError/ObservationError become 422)."""
+                  kind: str, actor: str | None, proposed=None) -> dict:
+    """One forecast through the twin (ScenarioError/ObservationError become 422); with
+    ``proposed``, under ``regimen`` until the proposed regimen starts, then under it."""
     observation = forecasting.twin_attr("Observation", "twin.forecast.observations")
     forecaster = forecasting.get_forecaster()
     engine = engine or current_app.config.get("FORECAST_ENGINE") or None
@@ -302,7 +318,8 @@ def _run_forecast(p: Patient, obs: list[Observation], origin: datetime, now: dat
     try:
         twin_obs = [observation(time_h=forecasting.hours(origin, o.time), endpoint=o.code,
                                 value=o.value) for o in obs]
-        twin_regimen = _twin_regimen(regimen, origin, now_h + horizon_h)
+        twin_regimen = (_twin_regimen(regimen, origin, now_h + horizon_h) if proposed is None
+                        else _changed_regimen(regimen, proposed, origin, now_h + horizon_h))
         scenario = _scenario(p, origin, twin_regimen)
         fc = forecaster.forecast(scenario, twin_obs, now_h=now_h, horizon_h=horizon_h,
                                  coverage=coverage, engine=engine)
@@ -441,8 +458,8 @@ def what_if(patient_id: str, proposed: RegimenIn, horizon_h: float = 72,
     origin = _origin(p, obs, now, [p.regimen, proposed])
     current = _run_forecast(p, obs, origin, now, p.regimen, horizon_h, coverage, None,
                             "whatif", actor)
-    new = _run_forecast(p, obs, origin, now, proposed, horizon_h, coverage, None, "whatif",
-                        actor)
+    new = _run_forecast(p, obs, origin, now, p.regimen, horizon_h, coverage, None, "whatif",
+                        actor, proposed=proposed)
     return {"current": current, "proposed": new,
             "summary": {"current": _summary(current), "proposed": _summary(new)}}
 

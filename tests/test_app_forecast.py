@@ -118,6 +118,31 @@ def test_what_if(api):
     bad = client.post(f"/api/v1/patients/{pid}/scenarios", headers=h, json={
         "regimen": {"dose_mg": 900, "start": datetime.now(UTC).isoformat()}})
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "regimen.dose_mg"
+    other = client.post(f"/api/v1/patients/{pid}/scenarios", headers=h, json={
+        "regimen": {"drug": "lisinopril", "dose_mg": 10,
+                    "start": datetime.now(UTC).isoformat()}})
+    assert other.status_code == 422
+    assert other.get_json()["errors"][0]["field"] == "regimen.drug"
+
+
+def test_what_if_keeps_the_doses_already_taken(model_app, api):
+    """The proposed regimen takes over at its start; the current one's past doses stay in
+    the scenario the patient is fitted and simulated with."""
+    from app import services
+    from app.api.schemas import RegimenIn
+
+    client, h = api
+    pid, first = _admit_with_data(client, h)
+    start = datetime.now(UTC) + timedelta(hours=1)
+    proposed = RegimenIn(dose_mg=20, interval_h=12, start=start)
+    switch_h = (start - first).total_seconds() / 3600  # 31 h after the first observation
+    with model_app.test_request_context():
+        p = services.get_patient(pid)
+        reg = services._changed_regimen(p.regimen, proposed, first, switch_h + 24)
+    doses = reg.dose_times_h(switch_h + 24)
+    past = [d for t, d in doses if t < switch_h]
+    future = [d for t, d in doses if t >= switch_h]
+    assert past == [10.0, 10.0] and future == [20.0, 20.0]  # 6 h, 30 h; 31 h, 43 h
 
 
 def test_simulate_is_stateless(model_app, api):

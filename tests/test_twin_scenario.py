@@ -64,6 +64,32 @@ def test_dose_times_handle_missed_extra_and_stop():
     assert Regimen(dose_mg=0).dose_times_h(100) == ()
 
 
+def test_a_change_of_regimen_keeps_the_past_doses_and_replaces_the_future():
+    """10 mg daily from 0 h, then 20 mg every 12 h from 50 h: doses at 0, 24, 48 (10 mg)
+    and 50, 62, ... (20 mg); the simulated diacid rises only after the change."""
+    from twin import simulate
+
+    before = Regimen(dose_mg=10, interval_h=24, start_h=0.0)
+    changed = Regimen(dose_mg=10, interval_h=24, start_h=0.0,
+                      then=Regimen(dose_mg=20, interval_h=12, start_h=50.0))
+    assert changed.dose_times_h(80) == ((0.0, 10.0), (24.0, 10.0), (48.0, 10.0),
+                                        (50.0, 20.0), (62.0, 20.0), (74.0, 20.0))
+    stopped = Regimen(dose_mg=10, start_h=0.0, then=Regimen(dose_mg=0, start_h=30.0))
+    assert stopped.dose_times_h(100) == ((0.0, 10.0), (24.0, 10.0))
+    assert stopped.active_drug == "benazepril"
+    start = Regimen(dose_mg=0, then=Regimen(drug="lisinopril", dose_mg=10, start_h=5.0))
+    assert start.active_drug == "lisinopril" and start.dose_times_h(29) == ((5.0, 10.0),)
+    times = [0.0, 49.0, 70.0]
+    a = simulate(Scenario(regimen=before), times).endpoints["diacid_ng_per_ml"][0]
+    b = simulate(Scenario(regimen=changed), times).endpoints["diacid_ng_per_ml"][0]
+    assert float(a[1]) == pytest.approx(float(b[1]), rel=1e-6)  # same past
+    assert float(b[2]) > 1.5 * float(a[2])  # the new regimen's future
+    with pytest.raises(ScenarioError, match=r"then\.drug"):
+        Regimen(dose_mg=10, then=Regimen(drug="lisinopril", dose_mg=10, start_h=5.0))
+    with pytest.raises(ScenarioError, match=r"then\.start_h"):
+        Regimen(dose_mg=10, start_h=10.0, then=Regimen(dose_mg=20, start_h=5.0))
+
+
 def test_scenarios_copy_pickle_and_convert():
     import copy
     import dataclasses

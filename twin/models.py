@@ -119,7 +119,7 @@ class BaseModel:
         return self.overrides.get(name, 1.0)
 
     def _pk_parameters(self) -> dict[str, Tensor]:
-        rows = [drug_pk(s.regimen.drug, s.renal_function) for s in self.scenarios]
+        rows = [drug_pk(s.regimen.active_drug, s.renal_function) for s in self.scenarios]
         pk = {
             "ka": torch.tensor([r.ka_per_h for r in rows], dtype=DTYPE),
             "ke": torch.tensor([r.ke_per_h for r in rows], dtype=DTYPE),
@@ -151,7 +151,7 @@ class ReferenceModel(BaseModel):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         p = self.p
-        is_b = torch.tensor([s.regimen.drug == "benazepril" for s in self.scenarios])
+        is_b = torch.tensor([s.regimen.active_drug == "benazepril" for s in self.scenarios])
         published = {"ka": p["ka_diacid"] * self.mult("absorption"),
                      "ke": p["ke_diacid"] * self.mult("diacid_clearance"),
                      "vf": p["VF_diacid"] * self.mult("diacid_volume"),
@@ -218,7 +218,7 @@ class ClinicalModel(BaseModel):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        is_b = torch.tensor([s.regimen.drug == "benazepril" for s in self.scenarios])
+        is_b = torch.tensor([s.regimen.active_drug == "benazepril" for s in self.scenarios])
         self.pk["c50"] = torch.where(is_b, self.pk["c50"] * self.p["benazepril_c50_factor"],
                                      self.pk["c50"])
         self._personalise()

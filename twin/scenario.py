@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from twin.drugs import DRUG_NAMES
@@ -50,6 +50,8 @@ class Regimen:
     `n_doses` limits the number of scheduled doses, `stop_h` stops dosing (exclusive),
     `missed_doses` lists 0-based indices of scheduled doses not taken, `extra_doses_h` adds
     doses of `dose_mg` at the given times. `dose_mg == 0` means untreated.
+    `then`: a change of regimen (same drug): from `then.start_h` on, `then` replaces this
+    one (its scheduled doses stop there; a `then` with `dose_mg == 0` stops treatment).
     """
 
     drug: str = "benazepril"
@@ -60,6 +62,7 @@ class Regimen:
     stop_h: float | None = None
     missed_doses: tuple[int, ...] = ()
     extra_doses_h: tuple[float, ...] = ()
+    then: Regimen | None = None
 
     def __post_init__(self) -> None:
         if self.drug not in DRUG_NAMES:
@@ -85,9 +88,29 @@ class Regimen:
         object.__setattr__(self, "missed_doses", tuple(sorted(set(missed))))
         extra = tuple(_number("extra_doses_h", t, 0.0, MAX_HOURS) for t in self.extra_doses_h)
         object.__setattr__(self, "extra_doses_h", tuple(sorted(extra)))
+        if self.then is not None:
+            if not isinstance(self.then, Regimen):
+                raise ScenarioError(f"then: must be a Regimen, got {type(self.then).__name__}")
+            if self.then.drug != self.drug and self.dose_mg > 0 and self.then.dose_mg > 0:
+                raise ScenarioError(f"then.drug: a change of regimen keeps the drug "
+                                    f"({self.drug}), got {self.then.drug!r}")
+            if self.then.start_h < self.start_h:
+                raise ScenarioError(f"then.start_h: must be >= start_h={self.start_h:g}, "
+                                    f"got {self.then.start_h:g}")
+
+    @property
+    def active_drug(self) -> str:
+        """The drug actually given (a change from "no dose" to a drug takes that drug)."""
+        if self.dose_mg == 0.0 and self.then is not None:
+            return self.then.active_drug
+        return self.drug
 
     def dose_times_h(self, until_h: float) -> tuple[tuple[float, float], ...]:
         """Doses taken before `until_h` as sorted (time_h, dose_mg) pairs; () when untreated."""
+        if self.then is not None:
+            switch = self.then.start_h
+            own = replace(self, then=None).dose_times_h(min(until_h, switch))
+            return tuple(sorted(own + self.then.dose_times_h(until_h)))
         if self.dose_mg == 0.0:
             return ()
         doses = []
