@@ -1,16 +1,27 @@
 """Load test of the API through gunicorn on loopback.
 
 Starts the service (gunicorn, app/gunicorn_conf.py) on a free port with a fresh SQLite
-database, admits a patient with observations and a regimen, then drives N concurrent
-keep-alive clients for D seconds, once on the forecast JSON and once on the forecast PNG
-(both served from the per-worker cache after the first request), and finally times uncached
-PNGs (each request asks a new coverage, so forecast and plot are recomputed).
+database and the service's default model bundle (built if missing, as the quick start does),
+admits a patient with observations and a regimen, then measures:
+
+- closed loop: N keep-alive clients, each sending its next request when the last one
+  returns, for D seconds, on the forecast JSON and on the forecast PNG: the saturation
+  throughput (with 50 clients the p99 here is mostly queueing: Little's law);
+- open loop: the same N clients sending at a fixed total rate (``--rate``, default 300/s,
+  the throughput goal), latency counted from each request's *scheduled* time, so a slow
+  server cannot hide its queue (no coordinated omission);
+- uncached PNG: each request asks a new coverage, so interval and plot are recomputed
+  (the patient's fit is memoised by the twin: it depends only on the data);
+- cold PNG after new data: an observation is posted, then the PNG asked for at once, so
+  the patient is refitted and the plot rendered on the request path (the background
+  warm-up of the writing worker may race it).
+
 Prints requests/s, p50, p99 and errors for each.
 
     .venv/bin/python scripts/bench_api.py --duration 60 --clients 50
-    MODEL_URI=instance/model .venv/bin/python scripts/bench_api.py   # a trained bundle
+    .venv/bin/python scripts/bench_api.py --persistence   # a seconds-to-build test bundle
 
-Without MODEL_URI a small persistence-engine bundle is built (tests/app_model.py).
+MODEL_URI overrides the bundle.
 """
 
 from __future__ import annotations
@@ -102,6 +113,64 @@ def drive(port: int, token: str, path: str, clients: int, duration_s: float) -> 
             "errors": sum(errors)}
 
 
+def paced(port: int, token: str, path: str, clients: int, duration_s: float,
+          rate: float) -> dict:
+    """Open loop: request k (of all clients together) is due at start + k / rate; client i
+    sends requests i, i + clients, ... and a latency runs from the due time."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    start = time.perf_counter() + 0.2
+    total = int(duration_s * rate)
+
+    def worker(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for k in range(i, total, clients):
+            due = start + k / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                status, _ = request(conn, "GET", path, token)
+                ok = status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            latencies[i].append(time.perf_counter() - due)
+            errors[i] += 0 if ok else 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    flat = [x for row in latencies for x in row]
+    return {"requests": len(flat), "rps": len(flat) / elapsed,
+            "p50_ms": percentile(flat, 50) * 1000, "p99_ms": percentile(flat, 99) * 1000,
+            "errors": sum(errors)}
+
+
+def after_write(port: int, token: str, writer: str, pid: str, n: int) -> dict:
+    """n times: post one new observation, then time the PNG asked for at once."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    lat, errors = [], 0
+    for i in range(n):
+        obs = {"time": datetime.now(UTC).isoformat(), "code": "sbp_mmhg",
+               "value": 140 + i % 7, "unit": "mm[Hg]"}
+        status, _ = request(conn, "POST", f"/api/v1/patients/{pid}/observations", writer,
+                            {"observations": [obs]})
+        errors += status != 201
+        t0 = time.perf_counter()
+        status, _ = request(conn, "GET", f"/api/v1/patients/{pid}/forecast.png", token)
+        lat.append(time.perf_counter() - t0)
+        errors += status != 200
+        time.sleep(1.0)  # let the writer's background warm-up finish before the next write
+    return {"requests": n, "rps": n / sum(lat), "p50_ms": percentile(lat, 50) * 1000,
+            "p99_ms": percentile(lat, 99) * 1000, "errors": errors}
+
+
 def uncached(port: int, token: str, pid: str, n: int) -> dict:
     """Sequential PNGs, each with a new coverage (forecast + plot recomputed)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -122,6 +191,9 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds per run")
     ap.add_argument("--clients", type=int, default=50, help="concurrent clients")
     ap.add_argument("--uncached", type=int, default=30, help="uncached PNG requests")
+    ap.add_argument("--rate", type=float, default=300.0, help="open-loop requests/s")
+    ap.add_argument("--persistence", action="store_true",
+                    help="a seconds-to-build persistence-only bundle instead of the default")
     ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     ap.add_argument("--threads", type=int,
                     default=int(os.environ.get("GUNICORN_THREADS", 4)))
@@ -129,16 +201,22 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     model_uri = os.environ.get("MODEL_URI")
-    if not model_uri:
+    if not model_uri and args.persistence:
         from tests.app_model import build_persistence_bundle
 
         print("building a small persistence bundle ...", flush=True)
         model_uri = build_persistence_bundle(work / "model")
+    elif not model_uri:
+        from twin.forecast.defaults import default_model_uri, ensure_bundle
+
+        model_uri = default_model_uri()
+        ensure_bundle(model_uri, log=lambda m: print(f"bench: {m}", flush=True))
     srv = Server(work, model_uri, workers=args.workers, threads=args.threads).start()
     try:
         token = srv.flask("create-token", "bench", "--scopes", "read").strip().splitlines()[-1]
         writer = srv.flask("create-token", "bench-w", "--scopes", "read,write")
-        pid = seed(srv.port, writer.strip().splitlines()[-1])
+        writer = writer.strip().splitlines()[-1]
+        pid = seed(srv.port, writer)
         print(f"gunicorn {args.workers} workers x {args.threads} threads on {srv.url}; "
               f"model {model_uri}; {args.clients} clients x {args.duration:g} s", flush=True)
         results = {}
@@ -146,12 +224,15 @@ def main() -> int:
                            ("forecast_png", f"/api/v1/patients/{pid}/forecast.png")):
             drive(srv.port, token, path, min(args.clients, 8), 2.0)  # warm every worker
             results[name] = drive(srv.port, token, path, args.clients, args.duration)
+            results[f"{name}_at_{args.rate:g}_rps"] = paced(srv.port, token, path, args.clients,
+                                                            args.duration, args.rate)
         results["png_cached_1_client"] = drive(srv.port, token,
                                                f"/api/v1/patients/{pid}/forecast.png", 1,
                                                min(args.duration, 10.0))
         results["png_uncached"] = uncached(srv.port, token, pid, args.uncached)
+        results["png_after_write"] = after_write(srv.port, token, writer, pid, args.uncached)
         for name, r in results.items():
-            print(f"{name:14s} {r['requests']:7d} req  {r['rps']:8.1f} req/s  "
+            print(f"{name:26s} {r['requests']:7d} req  {r['rps']:8.1f} req/s  "
                   f"p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
                   f"errors {r['errors']}", flush=True)
         print(json.dumps(results))
