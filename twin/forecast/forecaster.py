@@ -140,6 +140,11 @@ class Forecaster:
         }
         return Forecast(eng.name, self.version, coverage, now_h, eps)
 
+    def clear_memo(self) -> None:
+        """Forget the memoised engine predictions (benchmarks time the engines themselves)."""
+        with self._memo.lock:
+            self._memo.data.clear()
+
     def predict(self, eng: Engine, case: Case) -> tuple[np.ndarray, np.ndarray | None]:
         """The engine's model-scale prediction and spread ``[E, L]`` on LEAD_H for one case,
         memoised (inputs are immutable: a frozen scenario and observation tuple)."""
