@@ -374,27 +374,67 @@ def forecast(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,
 SHARED_CACHE_TTL = timedelta(hours=3)
 
 
+#: a worker computing a forecast leaves this (empty) body as its claim; the others wait for it
+CLAIM = ""
+#: how long a worker waits for another's claimed computation before computing it itself (s)
+CLAIM_WAIT_S = 15.0
+CLAIM_POLL_S = 0.02
+
+
 def _shared_or_compute(key: tuple, patient_id: str, compute) -> dict:
-    """The forecast from the shared (database) cache, else computed and stored there."""
+    """The forecast from the shared (database) cache, else computed and stored there.
+
+    Workers do not compute one forecast twice: the first to miss inserts an empty claim row,
+    computes, then fills it in; the others poll for the body (up to CLAIM_WAIT_S, after which
+    they compute it themselves, e.g. when the claimer died)."""
     digest = hashlib.sha256(repr(key).encode()).hexdigest()
     engine = db.get_engine()
-    with engine.connect() as conn:
-        body = conn.execute(select(ForecastCache.body)
-                            .where(ForecastCache.key_sha256 == digest)).scalar()
-    if body is not None:
-        METRICS.count_cache("shared_hit")
-        return json.loads(body)
-    result = compute()
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    claimed = False
+    while not claimed:
+        with engine.connect() as conn:
+            body = conn.execute(select(ForecastCache.body)
+                                .where(ForecastCache.key_sha256 == digest)).scalar()
+        if body:
+            METRICS.count_cache("shared_hit")
+            return json.loads(body)
+        if body is None:
+            claimed = _claim(engine, digest, patient_id)
+        elif time.monotonic() > deadline:
+            break  # the claimer is gone or stuck: compute it here
+        else:
+            time.sleep(CLAIM_POLL_S)
+    try:
+        result = compute()
+    except BaseException:
+        if claimed:  # let the waiting workers try (and fail) themselves
+            with engine.begin() as conn:
+                conn.execute(delete(ForecastCache).where(ForecastCache.key_sha256 == digest,
+                                                         ForecastCache.body == CLAIM))
+        raise
+    with engine.begin() as conn:
+        stored = conn.execute(update(ForecastCache).where(ForecastCache.key_sha256 == digest)
+                              .values(body=json.dumps(result), created_at=utcnow())).rowcount
+        if not stored:
+            _insert_cache_row(conn, digest, patient_id, json.dumps(result))
+    return result
+
+
+def _claim(engine, digest: str, patient_id: str) -> bool:
+    """Insert the claim row (pruning old rows); False if another worker was first."""
     try:
         with engine.begin() as conn:
             conn.execute(delete(ForecastCache)
                          .where(ForecastCache.created_at < utcnow() - SHARED_CACHE_TTL))
-            conn.execute(insert(ForecastCache).values(
-                key_sha256=digest, patient_id=patient_id, body=json.dumps(result),
-                created_at=utcnow()))
+            _insert_cache_row(conn, digest, patient_id, CLAIM)
+        return True
     except IntegrityError:
-        pass  # another worker stored the same forecast meanwhile
-    return result
+        return False
+
+
+def _insert_cache_row(conn, digest: str, patient_id: str, body: str) -> None:
+    conn.execute(insert(ForecastCache).values(key_sha256=digest, patient_id=patient_id,
+                                              body=body, created_at=utcnow()))
 
 
 def forecast_body(patient_id: str, horizon_h: float = 72, coverage: float = 0.9,

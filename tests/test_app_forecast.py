@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -266,3 +267,57 @@ def test_prewarm_of_a_patient_without_observations_changes_nothing(model_app, ap
     ).status_code == 200
     warm.extensions["prewarm"].executor.shutdown(wait=True)
     assert _runs(model_app) == 0  # no observation: the warm-up had nothing to forecast
+
+
+def _claim_row(app, pid, body):
+    """Insert the shared-cache row of the patient's default forecast, as a worker would."""
+    import hashlib
+
+    from app import services
+    from app.models import ForecastCache
+
+    with app.test_request_context():
+        key, _, _ = services._forecast_key(pid, 72.0, 0.9, None)
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()
+        with db.get_engine().begin() as conn:
+            conn.execute(ForecastCache.__table__.insert().values(
+                key_sha256=digest, patient_id=pid, body=body, created_at=datetime.now(UTC)))
+    return digest
+
+
+def test_a_worker_waits_for_the_forecast_another_has_claimed(model_app, api):
+    """A claimed (in-progress) forecast is not computed again: the reader polls until the
+    claimer stores it, and returns that."""
+    import threading
+
+    from app.models import ForecastCache
+
+    client, h = api
+    pid, _ = _admit_with_data(client, h)
+    digest = _claim_row(model_app, pid, "")
+    got = {}
+    reader = threading.Thread(target=lambda: got.update(
+        resp=client.get(f"/api/v1/patients/{pid}/forecast", headers=h)))
+    reader.start()
+    reader.join(timeout=0.5)
+    assert reader.is_alive()  # waiting for the claimer
+    stored = {"patient_id": pid, "engine": "claimer", "endpoints": {}}
+    with model_app.app_context(), db.get_engine().begin() as conn:
+        conn.execute(ForecastCache.__table__.update()
+                     .where(ForecastCache.key_sha256 == digest)
+                     .values(body=json.dumps(stored)))
+    reader.join(timeout=10)
+    assert got["resp"].status_code == 200 and got["resp"].get_json()["engine"] == "claimer"
+    assert _runs(model_app) == 0  # nothing computed by the reader
+
+
+def test_a_stale_claim_is_computed_after_the_wait(model_app, api, monkeypatch):
+    from app import services
+
+    monkeypatch.setattr(services, "CLAIM_WAIT_S", 0.3)
+    client, h = api
+    pid, _ = _admit_with_data(client, h)
+    _claim_row(model_app, pid, "")  # a claimer that died
+    resp = client.get(f"/api/v1/patients/{pid}/forecast", headers=h)
+    assert resp.status_code == 200 and resp.get_json()["engine"] == "persistence"
+    assert _runs(model_app) == 1
