@@ -13,8 +13,11 @@ from app import config as app_config
 
 
 def _metrics_view() -> Response:
-    """Prometheus text format (this worker process)."""
-    return Response(observability.METRICS.render(), mimetype="text/plain")
+    """Prometheus text format: every worker's totals (METRICS_DIR), else this process's."""
+    from flask import current_app
+
+    directory = current_app.config.get("METRICS_DIR")
+    return Response(observability.METRICS.render_all(directory), mimetype="text/plain")
 
 
 def _init_cors(app: Flask) -> None:

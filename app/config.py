@@ -19,6 +19,8 @@ ENV_VARS = {
     "FORECAST_ENGINE": "engine used when a request names none; default: the bundle's default",
     "PREWARM_FORECASTS": "1 (default): compute forecasts and plots in the background when a "
                          "patient's data change; 0 to compute them only on request",
+    "METRICS_DIR": "directory where worker processes share their metrics (gunicorn sets a "
+                   "fresh one per server); unset: /metrics shows one process",
     "WARD_FORECAST_BUDGET_S": "seconds the ward page may spend on uncached forecasts; default 10",
 }
 
@@ -46,8 +48,8 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "METRICS_PUBLIC": _flag("METRICS_PUBLIC", False),
         "CACHE_SIZE": int(os.environ.get("CACHE_SIZE", "512")),
         "FORECAST_ENGINE": os.environ.get("FORECAST_ENGINE") or None,
-        "PREWARM_FORECASTS": "1 (default): compute forecasts and plots in the background when a "
-                         "patient's data change; 0 to compute them only on request",
-    "WARD_FORECAST_BUDGET_S": float(os.environ.get("WARD_FORECAST_BUDGET_S", "10")),
+        "PREWARM_FORECASTS": _flag("PREWARM_FORECASTS", True),
+        "METRICS_DIR": os.environ.get("METRICS_DIR") or None,
+        "WARD_FORECAST_BUDGET_S": float(os.environ.get("WARD_FORECAST_BUDGET_S", "10")),
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }

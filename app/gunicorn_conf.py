@@ -18,6 +18,11 @@ preload_app = True
 
 # create_app loads the model bundle once in the master (shared by the forked workers).
 os.environ.setdefault("PRELOAD_MODEL", "1")
+# workers share their metrics through this directory, one per server (see app.observability)
+if not os.environ.get("METRICS_DIR"):
+    import tempfile
+
+    os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="twin-metrics-")
 
 
 def post_fork(server, worker):

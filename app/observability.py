@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
 from collections import defaultdict
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 
@@ -59,6 +61,18 @@ class Histogram:
         row[-1] += 1
         self.sums[labels] += seconds
 
+    def to_dict(self) -> dict:
+        return {"\x1f".join(k): [row, self.sums[k]] for k, row in self.counts.items()}
+
+    def add(self, data: dict) -> None:
+        """Add another process's ``to_dict`` to this one."""
+        for key, (row, total) in data.items():
+            labels = tuple(key.split("\x1f"))
+            mine = self.counts[labels]
+            for i, n in enumerate(row):
+                mine[i] += n
+            self.sums[labels] += total
+
     def render(self, name: str, label_names: tuple[str, ...]) -> list[str]:
         lines = [f"# TYPE {name} histogram"]
         for labels, row in sorted(self.counts.items()):
@@ -73,13 +87,78 @@ class Histogram:
 
 
 class Metrics:
-    """Request and forecast latency/counts of this worker process."""
+    """Request and forecast latency/counts of this worker process.
+
+    With ``METRICS_DIR`` set (gunicorn_conf sets it in the master), each worker also keeps a
+    snapshot of its totals there (``<pid>.json``, at most every SNAPSHOT_EVERY_S seconds and
+    at every scrape), and ``render_all`` serves the sum over every worker that ever ran, so a
+    scrape that lands on any worker sees the whole server's counters."""
+
+    SNAPSHOT_EVERY_S = 1.0
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests = Histogram()
         self.forecasts = Histogram()
         self.cache = defaultdict(int)
+        self.saved_at = 0.0
+        self.trailing: threading.Timer | None = None
+
+    def to_dict(self) -> dict:
+        with self.lock:
+            return {"requests": self.requests.to_dict(), "forecasts": self.forecasts.to_dict(),
+                    "cache": dict(self.cache)}
+
+    def add(self, data: dict) -> None:
+        with self.lock:
+            self.requests.add(data["requests"])
+            self.forecasts.add(data["forecasts"])
+            for outcome, n in data["cache"].items():
+                self.cache[outcome] += n
+
+    def save(self, directory: str | None, force: bool = False) -> None:
+        """Write this process's snapshot (atomically) if due, else make sure one follows
+        within SNAPSHOT_EVERY_S (so the last requests before a quiet spell are counted)."""
+        if not directory:
+            return
+        now = time.monotonic()
+        if not force and now - self.saved_at < self.SNAPSHOT_EVERY_S:
+            with self.lock:
+                if self.trailing is None or self.trailing.pid != os.getpid():
+                    timer = threading.Timer(self.SNAPSHOT_EVERY_S, self._trailing_save,
+                                            (directory,))
+                    timer.daemon = True
+                    timer.pid = os.getpid()  # type: ignore[attr-defined]
+                    self.trailing = timer
+                    timer.start()
+            return
+        self.saved_at = now
+        path = Path(directory) / f"{os.getpid()}.json"
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self.to_dict()))
+            tmp.replace(path)
+        except OSError:
+            logging.getLogger("app.metrics").warning("metrics snapshot not written",
+                                                     extra={"path": str(path)})
+
+    def _trailing_save(self, directory: str) -> None:
+        with self.lock:
+            self.trailing = None
+        self.save(directory, force=True)
+
+    def render_all(self, directory: str | None) -> str:
+        """Prometheus text of every worker's snapshot in ``directory`` (else this process)."""
+        if not directory:
+            return self.render()
+        self.save(directory, force=True)
+        total = Metrics()
+        for path in sorted(Path(directory).glob("*.json")):
+            try:
+                total.add(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError):
+                continue  # a snapshot being replaced or damaged: skip this scrape
+        return total.render()
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         with self.lock:
@@ -124,6 +203,7 @@ def init_app(app: Flask) -> None:
         if t0 is not None:
             METRICS.observe_request(request.endpoint or "none", request.method,
                                     resp.status_code, time.perf_counter() - t0)
+            METRICS.save(app.config.get("METRICS_DIR"))
         h = resp.headers
         h.setdefault("Content-Security-Policy", CSP)
         h.setdefault("X-Content-Type-Options", "nosniff")

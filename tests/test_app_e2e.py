@@ -104,3 +104,25 @@ def test_server_log_is_json_lines(server):
         assert {"time", "level", "logger", "message"} <= set(record)
         loggers.add(record["logger"])
     assert "gunicorn.error" in loggers  # "Listening at ...", "Booting worker ..."
+
+
+def test_metrics_count_every_worker(server):
+    """/metrics through gunicorn (2 workers) counts the requests of both workers."""
+    import re
+    import time
+
+    token = server.flask("create-token", "e2e-metrics", "--scopes", "read") \
+        .strip().splitlines()[-1]
+
+    def healthz_count() -> int:
+        status, _, body = call(server, "GET", "/metrics", token)
+        assert status == 200
+        return sum(int(m) for m in re.findall(
+            r'^twin_http_request_duration_seconds_count\{endpoint="health\.healthz"[^}]*\} (\d+)$',
+            body.decode(), flags=re.MULTILINE))
+
+    before = healthz_count()
+    for _ in range(40):  # fresh connections: the kernel spreads them over both workers
+        assert call(server, "GET", "/healthz")[0] == 200
+    time.sleep(1.5)  # each worker's trailing snapshot
+    assert healthz_count() - before == 40
