@@ -79,63 +79,43 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))] if s else float("nan")
 
 
-def drive(port: int, token: str, path: str, clients: int, duration_s: float) -> dict:
-    """``clients`` threads, each on its own keep-alive connection, for ``duration_s``."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    stop_at = time.perf_counter() + duration_s
-
-    def worker(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while time.perf_counter() < stop_at:
-            t0 = time.perf_counter()
-            try:
-                status, _ = request(conn, "GET", path, token)
-                ok = status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            latencies[i].append(time.perf_counter() - t0)
-            errors[i] += 0 if ok else 1
+def _get(conn: http.client.HTTPConnection, port: int, path: str, token: str
+         ) -> tuple[bool, http.client.HTTPConnection]:
+    """One GET; (200?, the connection to use next: a new one after a broken one)."""
+    try:
+        status, _ = request(conn, "GET", path, token)
+        return status == 200, conn
+    except (OSError, http.client.HTTPException):
         conn.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    flat = [x for row in latencies for x in row]
-    return {"requests": len(flat), "rps": len(flat) / elapsed,
-            "p50_ms": percentile(flat, 50) * 1000, "p99_ms": percentile(flat, 99) * 1000,
-            "errors": sum(errors)}
+        return False, http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
 
-def paced(port: int, token: str, path: str, clients: int, duration_s: float,
-          rate: float) -> dict:
-    """Open loop: request k (of all clients together) is due at start + k / rate; client i
-    sends requests i, i + clients, ... and a latency runs from the due time."""
+def load(port: int, token: str, path: str, clients: int, duration_s: float,
+         rate: float | None = None) -> dict:
+    """``clients`` threads, each on its own keep-alive connection, for ``duration_s``.
+
+    Closed loop (``rate`` None): each client sends its next request when the last returns;
+    latency from sending. Open loop: request k of all clients together is due at
+    start + k / rate (client i sends i, i + clients, ...); latency from the due time."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
-    start = time.perf_counter() + 0.2
-    total = int(duration_s * rate)
+    start = time.perf_counter() + (0.2 if rate else 0.0)
+    stop_at = start + duration_s
+
+    def due_times(i: int):
+        if rate is None:
+            while time.perf_counter() < stop_at:
+                yield time.perf_counter()
+        else:
+            yield from (start + k / rate for k in range(i, int(duration_s * rate), clients))
 
     def worker(i: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for k in range(i, total, clients):
-            due = start + k / rate
+        for due in due_times(i):
             wait = due - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
-            try:
-                status, _ = request(conn, "GET", path, token)
-                ok = status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            ok, conn = _get(conn, port, path, token)
             latencies[i].append(time.perf_counter() - due)
             errors[i] += 0 if ok else 1
         conn.close()
@@ -222,11 +202,11 @@ def main() -> int:
         results = {}
         for name, path in (("forecast_json", f"/api/v1/patients/{pid}/forecast"),
                            ("forecast_png", f"/api/v1/patients/{pid}/forecast.png")):
-            drive(srv.port, token, path, min(args.clients, 8), 2.0)  # warm every worker
-            results[name] = drive(srv.port, token, path, args.clients, args.duration)
-            results[f"{name}_at_{args.rate:g}_rps"] = paced(srv.port, token, path, args.clients,
-                                                            args.duration, args.rate)
-        results["png_cached_1_client"] = drive(srv.port, token,
+            load(srv.port, token, path, min(args.clients, 8), 2.0)  # warm every worker
+            results[name] = load(srv.port, token, path, args.clients, args.duration)
+            results[f"{name}_at_{args.rate:g}_rps"] = load(srv.port, token, path, args.clients,
+                                                           args.duration, args.rate)
+        results["png_cached_1_client"] = load(srv.port, token,
                                                f"/api/v1/patients/{pid}/forecast.png", 1,
                                                min(args.duration, 10.0))
         results["png_uncached"] = uncached(srv.port, token, pid, args.uncached)
