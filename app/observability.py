@@ -102,7 +102,7 @@ class Metrics:
         self.forecasts = Histogram()
         self.cache = defaultdict(int)
         self.saved_at = 0.0
-        self.trailing: threading.Timer | None = None
+        self.trailing_pid = 0  # the process with a trailing snapshot pending
 
     def to_dict(self) -> dict:
         with self.lock:
@@ -123,13 +123,12 @@ class Metrics:
             return
         now = time.monotonic()
         if not force and now - self.saved_at < self.SNAPSHOT_EVERY_S:
-            with self.lock:
-                if self.trailing is None or self.trailing.pid != os.getpid():
+            with self.lock:  # (a timer inherited through fork does not run: pid check)
+                if self.trailing_pid != os.getpid():
                     timer = threading.Timer(self.SNAPSHOT_EVERY_S, self._trailing_save,
                                             (directory,))
                     timer.daemon = True
-                    timer.pid = os.getpid()  # type: ignore[attr-defined]
-                    self.trailing = timer
+                    self.trailing_pid = os.getpid()
                     timer.start()
             return
         self.saved_at = now
@@ -144,7 +143,7 @@ class Metrics:
 
     def _trailing_save(self, directory: str) -> None:
         with self.lock:
-            self.trailing = None
+            self.trailing_pid = 0
         self.save(directory, force=True)
 
     def render_all(self, directory: str | None) -> str:

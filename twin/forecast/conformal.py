@@ -10,7 +10,7 @@ gives marginal coverage >= nominal for exchangeable patients.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,12 +56,10 @@ class ConformalTable:
 
     lead_h: np.ndarray
     scores: np.ndarray
-    normalised: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    normalised: np.ndarray | bool = False
 
-    def __post_init__(self) -> None:
-        norm = np.broadcast_to(np.asarray(self.normalised, dtype=bool).reshape(-1)
-                               if np.size(self.normalised) else np.zeros(1, dtype=bool),
-                               (self.scores.shape[0],))
+    def __post_init__(self) -> None:  # one flag per endpoint (a single flag applies to all)
+        norm = np.broadcast_to(np.asarray(self.normalised, dtype=bool), self.scores.shape[:1])
         object.__setattr__(self, "normalised", norm.copy())
 
     @classmethod

@@ -46,6 +46,10 @@ class _PredictionMemo:
                 self.data.move_to_end(key)
             return value
 
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+
     def put(self, key: Hashable, value: tuple[np.ndarray, np.ndarray | None]) -> None:
         with self.lock:
             self.data[key] = value
@@ -142,8 +146,7 @@ class Forecaster:
 
     def clear_memo(self) -> None:
         """Forget the memoised engine predictions (benchmarks time the engines themselves)."""
-        with self._memo.lock:
-            self._memo.data.clear()
+        self._memo.clear()
 
     def predict(self, eng: Engine, case: Case) -> tuple[np.ndarray, np.ndarray | None]:
         """The engine's model-scale prediction and spread ``[E, L]`` on LEAD_H for one case,

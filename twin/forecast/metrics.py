@@ -17,9 +17,7 @@ def interval_natural(pred_z: np.ndarray, table: ConformalTable, coverage: float,
                      scale: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(median, lower, upper) in natural units for predictions ``[B, E, L]`` on LEAD_H."""
-    half = table.interval_half_width(LEAD_H, coverage, scale)
-    if half.ndim == 2:
-        half = half[None]
+    half = table.interval_half_width(LEAD_H, coverage, scale)  # [E, L] or [B, E, L]
     return (
         from_model_scale(pred_z, axis=1),
         from_model_scale(pred_z - half, axis=1),
