@@ -30,17 +30,15 @@ import argparse
 import http.client
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.app_server import Server  # noqa: E402
+# sibling modules: run as a script, this file has scripts/ first on the import path
+from persistence_bundle import build_persistence_bundle
+from servers import Server
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, token: str,
@@ -182,8 +180,6 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     model_uri = os.environ.get("MODEL_URI")
     if not model_uri and args.persistence:
-        from tests.app_model import build_persistence_bundle
-
         print("building a small persistence bundle ...", flush=True)
         model_uri = build_persistence_bundle(work / "model")
     elif not model_uri:

@@ -7,11 +7,6 @@ if a loadable bundle is present nothing happens.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from twin.forecast.defaults import default_model_uri, ensure_bundle
 
 

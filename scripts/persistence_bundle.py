@@ -56,15 +56,3 @@ def build_persistence_bundle(uri: str | Path) -> str:
     fc.save(uri)
     return uri
 
-
-_SHARED: dict[str, str] = {}
-
-
-def shared_bundle() -> str:
-    """One bundle per test process (built on first use, in a temporary directory)."""
-    if "uri" not in _SHARED:
-        import tempfile
-
-        _SHARED["uri"] = build_persistence_bundle(Path(tempfile.mkdtemp(prefix="app-model-"))
-                                                  / "bundle")
-    return _SHARED["uri"]

@@ -15,10 +15,8 @@ from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 from cfnlint.decode import decode
 
+from scripts import deploy
 from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import deploy
 
 TASK_DEF = ROOT / "ecs" / "task-definition.json"
 TEMPLATE = ROOT / "ecs" / "cloudformation.yaml"

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +17,8 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.db import init_db
-from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import deploy
+from scripts import deploy
+from tests.conftest import ROOT, free_port
 
 REGION = "eu-west-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -33,36 +28,6 @@ MANIFEST = json.dumps({
     "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
                "digest": "sha256:" + "a" * 64},
     "layers": []})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """A moto server (services become RUNNING at once, so the stability waiter finishes)."""
-    port = free_port()
-    env = {**os.environ, **FAKE_CREDENTIALS, "MOTO_ECS_SERVICE_RUNNING": "1"}
-    exe = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("moto_server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

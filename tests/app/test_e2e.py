@@ -9,15 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.app_model import shared_bundle
-from tests.app_server import Server
+from scripts.servers import Server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("e2e"), shared_bundle(),
+def server(tmp_path_factory, model_bundle):
+    srv = Server(tmp_path_factory.mktemp("e2e"), model_bundle,
                  extra_env={"LOG_LEVEL": "INFO"}).start()  # INFO: gunicorn's lines too
     yield srv
     srv.stop()

@@ -26,7 +26,6 @@ from schemathesis.specs.openapi.checks import (
 from app import create_app
 from app.auth import issue_token
 from app.db import init_db
-from tests.app_model import shared_bundle
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
@@ -71,9 +70,9 @@ schema = _make_schema()
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_schema(case):
-    if "model" not in STATE:  # first case: a real bundle (built once per process)
-        STATE["model"] = STATE["app"].config["MODEL_URI"] = shared_bundle()
+def test_api_conforms_to_its_schema(case, model_bundle):
+    if "model" not in STATE:  # first case: a real bundle (built once per session)
+        STATE["model"] = STATE["app"].config["MODEL_URI"] = model_bundle
     if case.path_parameters and "patient_id" in case.path_parameters \
             and STATE["rng"].random() < 0.5:
         case.path_parameters["patient_id"] = STATE["patient_id"]

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tests.forecast_helpers import tiny_forecaster
+from tests.twin.forecast.helpers import tiny_forecaster
 from twin import ENDPOINTS
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app import db
 from app.models import ForecastRun
-from tests.app_model import VERSION
+from scripts.persistence_bundle import VERSION
 
 
 @pytest.fixture

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import IN_CI
-from tests.forecast_helpers import scenario, synthetic_case, tiny_forecaster
+from tests.twin.forecast.helpers import scenario, synthetic_case
 from twin import BundleError, load_forecaster
 from twin.bundle import FORMAT_VERSION
 
 
-@pytest.fixture(scope="module")
-def forecaster():
-    return tiny_forecaster(seed=1)
+@pytest.fixture
+def forecaster(tiny_fc):
+    return tiny_fc
 
 
 def _same_forecasts(a, b) -> None:
@@ -106,49 +100,17 @@ def test_content_that_does_not_fit_the_code_is_refused(forecaster, tmp_path):
 
 
 # ---- S3 against a local moto server ------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_s3():
-    """A moto S3 server on a free local port; yields its endpoint URL."""
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        if IN_CI:
-            pytest.fail("moto_server is missing (pip install -r requirements-dev.txt)")
-        pytest.skip("moto_server is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("moto_server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 @pytest.fixture
-def s3_env(moto_s3, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_s3)
+def s3_env(moto_url, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     import boto3
 
     client = boto3.client("s3")
-    client.create_bucket(Bucket="models")
+    if "models" not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket="models")  # one moto server per session
     return client
 
 

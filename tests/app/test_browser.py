@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_model import shared_bundle
-from tests.app_server import Server
+from scripts.servers import Server
 from tests.conftest import IN_CI
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,8 +34,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("browser"), shared_bundle()).start()
+def server(tmp_path_factory, model_bundle):
+    srv = Server(tmp_path_factory.mktemp("browser"), model_bundle).start()
     srv.flask("create-user", "dr-who", "--password-stdin", stdin="tardis-1963\n")
     yield srv
     srv.stop()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.forecast_helpers import scenario, tiny_forecaster
+from tests.twin.forecast.helpers import scenario, tiny_forecaster
 from twin import ENDPOINTS, Observation, ObservationError
 from twin.forecast.observations import validate_observations
 
 GOOD = [Observation(0.0, "sbp_mmhg", 150.0), Observation(4.0, "sbp_mmhg", 148.0)]
 
 
-@pytest.fixture(scope="module")
-def forecaster():
-    return tiny_forecaster()
+@pytest.fixture
+def forecaster(tiny_fc):
+    return tiny_fc
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_forecast_refuses_bad_inputs(forecaster):
 def test_forecast_shape_and_interval_order(forecaster):
     f = forecaster.forecast(scenario(), GOOD, now_h=10.0, horizon_h=24, coverage=0.8, step_h=2)
     d = f.to_dict()
-    assert d["engine"] == "graph" and d["model_version"] == "test-0" and d["coverage"] == 0.8
+    assert d["engine"] == "graph" and d["model_version"] == "test-1" and d["coverage"] == 0.8
     assert list(d["endpoints"]) == list(ENDPOINTS)  # the 11 standard endpoints, in order
     sbp = f.endpoints["sbp_mmhg"]
     assert sbp.unit == "mmHg" and len(sbp.times_h) == 13

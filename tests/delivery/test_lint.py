@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts import lint_workflows
 from tests.conftest import IN_CI, ROOT
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import lint_workflows
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
