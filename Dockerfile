@@ -27,6 +27,8 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}+cpu" \
 # The default is the service's small default bundle (scripts/train_model.py --small); a CI
 # smoke build passes MODEL_BUILDER=scripts/smoke_bundle.py MODEL_BUILD_ARGS="--patients 8".
 FROM build AS model
+# scripts import twin from the working directory (the image does not pip-install the project)
+ENV PYTHONPATH=/app
 ARG MODEL_BUILDER=scripts/train_model.py
 ARG MODEL_BUILD_ARGS="--small --threads 2"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -53,6 +55,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     TMPDIR=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib \
     MODEL_URI=/app/bundle/model \
+    PYTHONPATH=/app \
     BIND=0.0.0.0:8000 \
     WEB_CONCURRENCY=2 \
     GUNICORN_THREADS=4
