@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
+from flask_cors import CORS
 
-from app import auth, db, errors, forecasting, health, observability, prewarm
+from app import auth, cache, db, errors, forecasting, health, observability, prewarm
 from app import config as app_config
+from app.api import bp as api_bp
+from app.web import bp as web_bp
 
 
 def _metrics_view() -> Response:
     """Prometheus text format: every worker's totals (METRICS_DIR), else this process's."""
-    from flask import current_app
-
     directory = current_app.config.get("METRICS_DIR")
     return Response(observability.METRICS.render_all(directory), mimetype="text/plain")
 
@@ -23,8 +23,6 @@ def _metrics_view() -> Response:
 def _init_cors(app: Flask) -> None:
     origins = app.config["CORS_ORIGINS"]
     if origins:
-        from flask_cors import CORS
-
         CORS(app, resources={r"/api/*": {"origins": origins}},
              allow_headers=["Authorization", "Content-Type"], supports_credentials=False,
              expose_headers=["Location"])
@@ -51,17 +49,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     auth.init_app(app)
     forecasting.init_app(app)
+    cache.init_app(app)
     prewarm.init_app(app)
     app.register_blueprint(health.bp)
-
-    from app.api import bp as api_bp
-    from app.web import bp as web_bp
-
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
     app.add_url_rule("/metrics", "metrics", _metrics_view)
     _init_cors(app)
-    if app.config.get("PRELOAD_MODEL", os.environ.get("PRELOAD_MODEL") == "1"):
+    if app.config["PRELOAD_MODEL"]:
         _preload_model(app)
     return app
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import sys
 import threading
@@ -24,7 +23,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import db
+from app import config, db
 from app.errors import problem, wants_problem
 from app.models import ApiToken, User
 
@@ -197,8 +196,8 @@ def create_user_command(name: str, password_stdin: bool) -> None:
     """
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    elif os.environ.get("TWIN_USER_PASSWORD"):
-        password = os.environ["TWIN_USER_PASSWORD"]
+    elif config.env("TWIN_USER_PASSWORD"):
+        password = config.env("TWIN_USER_PASSWORD")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 8:

@@ -56,11 +56,12 @@ def normalise_unit(unit: str) -> str:
     return UNIT_ALIASES.get(unit.strip(), unit.strip())
 
 
-def check(code: str, value: float, unit: str) -> str | None:
-    """None if (value, unit) is acceptable for ``code``, else a message (which part is wrong)."""
+def check(code: str, value: float, unit: str) -> tuple[str, str] | None:
+    """None if (value, unit) is acceptable for ``code``, else (the wrong part, a message)."""
     spec = CODES[code]
     if normalise_unit(unit) != spec.unit:
-        return f"unit: {code} needs UCUM unit '{spec.unit}', got '{unit}'"
+        return "unit", f"{code} needs UCUM unit '{spec.unit}', got '{unit}'"
     if not spec.low <= value <= spec.high:
-        return f"value: {code} must be in [{spec.low:g}, {spec.high:g}] {spec.unit}, got {value:g}"
+        return "value", (f"{code} must be in [{spec.low:g}, {spec.high:g}] {spec.unit}, "
+                         f"got {value:g}")
     return None

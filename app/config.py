@@ -1,55 +1,102 @@
-"""Service configuration, read from the environment (never from code or the image)."""
+"""Service configuration, read from the environment (never from code or the image).
+
+This is the only module of ``app`` that reads ``os.environ``. ``ENV_VARS`` lists every
+variable the service, its gunicorn settings, ``scripts/serve.sh`` and the tests read, with the
+default (as the README shows it) and the meaning; ``tests/app/test_config.py`` checks the
+README's configuration table against it.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-#: Variables the service reads, with what they mean. Documented in the README.
-ENV_VARS = {
-    "DATABASE_URL": "SQLAlchemy URL; default sqlite:///<instance>/twin.db",
-    "MODEL_URI": "model bundle path or s3:// URI; default <instance>/model",
-    "SECRET_KEY": "session signing key (required outside tests)",
-    "CORS_ORIGINS": "comma-separated origins allowed by CORS; default none",
-    "LOG_LEVEL": "logging level; default INFO",
-    "SESSION_COOKIE_SECURE": "1 (default): session cookie only over HTTPS; 0 for plain-HTTP dev",
-    "METRICS_PUBLIC": "1: /metrics needs no authentication (scraper inside the VPC); default 0",
-    "CACHE_SIZE": "forecast/plot results kept per worker process; default 512",
-    "FORECAST_ENGINE": "engine used when a request names none; default: the bundle's default",
-    "PREWARM_FORECASTS": "1 (default): compute forecasts and plots in the background when a "
-                         "patient's data change; 0 to compute them only on request",
-    "METRICS_DIR": "directory where worker processes share their metrics (gunicorn sets a "
-                   "fresh one per server); unset: /metrics shows one process",
-    "WARD_FORECAST_BUDGET_S": "seconds the ward page may spend on uncached forecasts; default 10",
+
+class EnvVar(NamedTuple):
+    default: str | None  #: None: unset by default ("{instance}" is the Flask instance folder)
+    meaning: str
+
+
+#: Every environment variable, with its default and what it means. Documented in the README.
+ENV_VARS: dict[str, EnvVar] = {
+    "DATABASE_URL": EnvVar("sqlite:///{instance}/twin.db",
+                           "SQLAlchemy database URL (`postgresql+psycopg://…` for PostgreSQL)"),
+    "MODEL_URI": EnvVar("{instance}/model", "model bundle: a local path or an `s3://` URI"),
+    "SECRET_KEY": EnvVar(None, "session signing key; required (the quick start keeps a random "
+                               "one in `instance/`)"),
+    "CORS_ORIGINS": EnvVar(None, "comma-separated origins allowed to call the API from a "
+                                 "browser"),
+    "LOG_LEVEL": EnvVar("INFO", "logging level (logs are JSON lines on stdout)"),
+    "SESSION_COOKIE_SECURE": EnvVar("1", "`0` to allow the session cookie over plain HTTP "
+                                         "(development)"),
+    "METRICS_PUBLIC": EnvVar("0", "`1` serves Prometheus `/metrics` without auth (else a "
+                                  "token is needed)"),
+    "METRICS_DIR": EnvVar(None, "directory where worker processes share their metrics "
+                                "(gunicorn makes a fresh one per server); unset: `/metrics` "
+                                "shows one process"),
+    "FORECAST_ENGINE": EnvVar(None, "engine the service forecasts with (unset: the bundle's "
+                                    "default)"),
+    "CACHE_SIZE": EnvVar("512", "forecasts and plots kept in memory per worker"),
+    "WARD_FORECAST_BUDGET_S": EnvVar("10", "seconds the ward page may spend on uncached "
+                                           "forecasts"),
+    "PREWARM_FORECASTS": EnvVar("1", "`1`: when a patient's data change, compute their "
+                                     "forecasts and default plots in the background"),
+    "PRELOAD_MODEL": EnvVar("0", "`1`: `create_app` loads the model bundle at once (the "
+                                 "gunicorn settings set it, so workers share it)"),
+    "TWIN_USER_PASSWORD": EnvVar(None, "password `flask create-user` sets when neither "
+                                       "`--password-stdin` nor a prompt is used"),
+    "WEB_CONCURRENCY": EnvVar("2", "gunicorn worker processes"),
+    "GUNICORN_THREADS": EnvVar("4", "gunicorn threads per worker"),
+    "GUNICORN_TIMEOUT": EnvVar("60", "gunicorn worker timeout (s)"),
+    "BIND": EnvVar("127.0.0.1:8000", "address gunicorn listens on (`scripts/serve.sh`)"),
+    "AWS_ENDPOINT_URL": EnvVar(None, "S3 endpoint for `s3://` bundles (read by boto3; a local "
+                                     "emulator in tests)"),
+    "TEST_DATABASE_URL": EnvVar("postgresql+psycopg://twin:twin@127.0.0.1:55432/twin_test",
+                                "tests only: the PostgreSQL the storage tests use"),
 }
 
 
-def _flag(name: str, default: bool) -> bool:
+def env(name: str, instance: str | Path = "instance") -> str | None:
+    """The value of variable ``name`` (one of ENV_VARS), else its default; "" counts as unset."""
     value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value:
+        return value
+    default = ENV_VARS[name].default
+    return None if default is None else default.format(instance=instance)
+
+
+def export_default(name: str, value: str) -> str:
+    """Set variable ``name`` for this process and its children unless it is set; its value."""
+    if not os.environ.get(name):
+        os.environ[name] = value
+    return os.environ[name]
+
+
+def flag(name: str) -> bool:
+    """A boolean variable: 1/true/yes/on."""
+    return (env(name) or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def from_environment(instance_path: str) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
     instance = Path(instance_path)
-    origins = os.environ.get("CORS_ORIGINS", "")
+    origins = env("CORS_ORIGINS") or ""
     return {
-        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'twin.db'}"),
-        "MODEL_URI": os.environ.get("MODEL_URI", str(instance / "model")),
-        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "DATABASE_URL": env("DATABASE_URL", instance),
+        "MODEL_URI": env("MODEL_URI", instance),
+        "SECRET_KEY": env("SECRET_KEY"),
         "CORS_ORIGINS": [o.strip() for o in origins.split(",") if o.strip()],
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
-        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", True),
+        "LOG_LEVEL": (env("LOG_LEVEL") or "INFO").upper(),
+        "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "METRICS_PUBLIC": _flag("METRICS_PUBLIC", False),
-        "CACHE_SIZE": int(os.environ.get("CACHE_SIZE", "512")),
-        "FORECAST_ENGINE": os.environ.get("FORECAST_ENGINE") or None,
-        "PREWARM_FORECASTS": _flag("PREWARM_FORECASTS", True),
-        "METRICS_DIR": os.environ.get("METRICS_DIR") or None,
-        "WARD_FORECAST_BUDGET_S": float(os.environ.get("WARD_FORECAST_BUDGET_S", "10")),
+        "METRICS_PUBLIC": flag("METRICS_PUBLIC"),
+        "CACHE_SIZE": int(env("CACHE_SIZE") or 512),
+        "FORECAST_ENGINE": env("FORECAST_ENGINE"),
+        "PREWARM_FORECASTS": flag("PREWARM_FORECASTS"),
+        "PRELOAD_MODEL": flag("PRELOAD_MODEL"),
+        "METRICS_DIR": env("METRICS_DIR"),
+        "WARD_FORECAST_BUDGET_S": float(env("WARD_FORECAST_BUDGET_S") or 10),
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from alembic import command
+from alembic.config import Config
 from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 from sqlalchemy import Engine, create_engine, event, text
@@ -77,8 +79,6 @@ def ping() -> bool:
 
 def alembic_config(engine: Engine):
     """An alembic Config pointing at our migrations and ``engine``."""
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -94,10 +94,6 @@ def init_db() -> None:
 
     On PostgreSQL the upgrade runs under a session advisory lock, so service tasks that all
     start at once (each runs ``init-db``) migrate one after another instead of racing."""
-    from alembic import command
-
-    from app import models  # noqa: F401  (register the tables)
-
     engine = get_engine()
     if engine.dialect.name != "postgresql":
         command.upgrade(alembic_config(engine), "head")

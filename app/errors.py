@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json, request
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM = "application/problem+json"
@@ -28,6 +29,32 @@ def field_error(field: str, message: str, status: int = 422) -> ApiError:
     """An ApiError about one field (``field`` is a dotted path, e.g. ``entry.0.resource``)."""
     return ApiError(status, "Invalid input", f"{field}: {message}",
                     [{"field": field, "message": message}])
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _is_union_tag(part: object) -> bool:
+    """pydantic labels union branches in ``loc`` (e.g. "constrained-float", "literal[...]")."""
+    return isinstance(part, str) and (any(c in part for c in "[-(") or part in
+                                      {"float", "str", "int", "bool", "datetime"})
+
+
+def validation_problem(exc: ValidationError, prefix: str = "") -> ApiError:
+    """A pydantic ValidationError as a 422 naming each field (one entry per field)."""
+    by_field: dict[str, list[str]] = {}
+    for e in exc.errors(include_url=False):
+        loc = tuple(p for p in e["loc"] if not _is_union_tag(p))
+        field = (prefix + "." if prefix else "") + _loc(loc) if loc else (prefix or "body")
+        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+        by_field.setdefault(field, []).append(msg)
+    errors = [{"field": f, "message": " or ".join(m)} for f, m in by_field.items()]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return ApiError(422, "Invalid input", detail, errors)
 
 
 def problem(status: int, title: str, detail: str = "",

@@ -6,18 +6,19 @@ patient's first observation, regimen start and infection onset (so every twin ti
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
+import numpy as np
 from flask import Flask, current_app
 
+import twin
 from app.codes import CODES
-from app.errors import ApiError
+from app.errors import ApiError, field_error
+from app.schemas import ForecastOut
 
 
 class ModelUnavailable(ApiError):
@@ -27,27 +28,26 @@ class ModelUnavailable(ApiError):
         super().__init__(503, "Model unavailable", detail)
 
 
-def twin_module():
-    """The ``twin`` package, or ModelUnavailable if its public API is not there."""
-    try:
-        import twin
-    except ImportError as exc:  # pragma: no cover - twin is part of this repo
-        raise ModelUnavailable(f"twin package missing: {exc}") from exc
-    for name in ("Scenario", "Regimen", "simulate"):
-        if not hasattr(twin, name):
-            raise ModelUnavailable(f"twin.{name} is not available in this build")
-    return twin
+#: the twin's typed input errors: they name the offending field
+TWIN_ERRORS: tuple[type[Exception], ...] = (twin.ScenarioError, twin.ObservationError)
 
 
-def twin_attr(name: str, fallback_module: str):
-    """``twin.<name>`` (the contract), else the same name from ``fallback_module``."""
-    twin = twin_module()
-    if hasattr(twin, name):
-        return getattr(twin, name)
+def twin_problem(exc: Exception) -> ApiError:
+    """A twin ScenarioError/ObservationError ("field: message") as a 422 problem."""
+    text = str(exc)
+    field, _, message = text.partition(": ")
+    if not message:
+        field, message = "scenario", text
+    return field_error(field, message)
+
+
+@contextmanager
+def twin_errors() -> Iterator[None]:
+    """Turn the twin's typed input errors raised inside the block into 422 problems."""
     try:
-        return getattr(importlib.import_module(fallback_module), name)
-    except (ImportError, AttributeError):
-        raise ModelUnavailable(f"twin.{name} is not available in this build") from None
+        yield
+    except TWIN_ERRORS as exc:
+        raise twin_problem(exc) from exc
 
 
 class _ForecasterHolder:
@@ -69,9 +69,8 @@ class _ForecasterHolder:
                 return self.forecaster
             if self.error and time.monotonic() - self.failed_at < self.RETRY_S:
                 raise ModelUnavailable(self.error)
-            load = twin_attr("load_forecaster", "twin.forecast.forecaster")
             try:
-                self.forecaster = load(uri)
+                self.forecaster = twin.load_forecaster(uri)
             except Exception as exc:  # BundleError, missing file, S3 errors
                 current_app.logger.warning("model bundle not loaded",
                                            extra={"model_uri": uri, "error": str(exc)})
@@ -90,54 +89,6 @@ def get_forecaster():
     return holder.get(current_app.config["MODEL_URI"])
 
 
-def model_loaded(app: Flask) -> bool:
-    """True when this process has a forecaster in memory."""
-    return app.extensions["forecaster"].forecaster is not None
-
-
-class LRUCache:
-    """A small thread-safe LRU of computed results (forecast dicts, rendered plots)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.lock = threading.Lock()
-        self.data: OrderedDict[Hashable, Any] = OrderedDict()
-        self.inflight: dict[Hashable, threading.Lock] = {}
-
-    def get(self, key: Hashable) -> Any:
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        return None
-
-    def get_or_compute(self, key: Hashable, compute) -> tuple[Any, bool]:
-        """(value, was_cached); concurrent callers of one key wait for a single computation."""
-        value = self.get(key)
-        if value is not None:
-            return value, True
-        with self.lock:
-            key_lock = self.inflight.setdefault(key, threading.Lock())
-        with key_lock:
-            value = self.get(key)
-            if value is not None:
-                return value, True
-            try:
-                value = compute()
-                self.put(key, value)
-            finally:
-                with self.lock:
-                    self.inflight.pop(key, None)
-        return value, False
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-
-
 def hours(origin: datetime, t: datetime) -> float:
     """Twin hours from ``origin`` to ``t``."""
     return (t - origin).total_seconds() / 3600.0
@@ -152,7 +103,6 @@ def make_regimen(drug: str, dose_mg: float, interval_h: float, start_h: float,
                  stop_h: float | None, missed_doses: Sequence[int] = (), then=None):
     """A ``twin.Regimen`` (ScenarioError becomes a 422 naming the field); ``then`` a change
     of regimen taking over at its own start."""
-    twin = twin_module()
     return twin.Regimen(drug=drug, dose_mg=float(dose_mg), interval_h=float(interval_h),
                         start_h=float(start_h), stop_h=None if stop_h is None else float(stop_h),
                         missed_doses=tuple(missed_doses), then=then)
@@ -161,7 +111,6 @@ def make_regimen(drug: str, dose_mg: float, interval_h: float, start_h: float,
 def make_scenario(age_years: float, renal_function: str, glucose: float | str,
                   infected: bool, infection_onset_h: float, regimen):
     """A ``twin.Scenario``."""
-    twin = twin_module()
     return twin.Scenario(age_years=float(age_years), renal_function=renal_function,
                          glucose=glucose, infected=bool(infected),
                          infection_onset_h=float(infection_onset_h), regimen=regimen)
@@ -174,20 +123,46 @@ def forecast_to_dict(fc, origin: datetime, horizon_h: float, patient_id: str | N
         times_h = [float(t) for t in ef.times_h]
         endpoints[name] = {
             "unit": CODES[name].unit if name in CODES else ef.unit,  # UCUM, as observations
-            "times": [at(origin, t).isoformat() for t in times_h],
+            "times": [at(origin, t) for t in times_h],
             "times_h": times_h,
             "median": [float(v) for v in ef.median],
             "lower": [float(v) for v in ef.lower],
             "upper": [float(v) for v in ef.upper],
         }
-    return {"patient_id": patient_id, "model_version": str(fc.model_version),
-            "engine": str(fc.engine), "coverage": float(fc.coverage),
-            "horizon_h": float(horizon_h), "origin": origin.isoformat(),
-            "now": at(origin, fc.now_h).isoformat(), "endpoints": endpoints}
+    return ForecastOut.model_validate({
+        "patient_id": patient_id, "model_version": str(fc.model_version),
+        "engine": str(fc.engine), "coverage": float(fc.coverage),
+        "horizon_h": float(horizon_h), "origin": origin, "now": at(origin, fc.now_h),
+        "endpoints": endpoints}).model_dump(mode="json")
+
+
+def make_observation(time_h: float, code: str, value: float):
+    """A ``twin.Observation`` at twin hour ``time_h``."""
+    return twin.Observation(time_h=time_h, endpoint=code, value=value)
+
+
+def twin_version() -> str:
+    """The version of the twin library (stateless simulations are logged with it)."""
+    return str(twin.__version__)
+
+
+def simulate(scenario, times_h) -> dict:
+    """``twin.simulate`` on ``times_h`` as JSON-ready ``{times_h, endpoints: {unit, values}}``."""
+    result = twin.simulate(scenario, times_h)
+    endpoints = {}
+    for name, tensor in result.endpoints.items():
+        values = tensor.detach().cpu().numpy()[0]
+        endpoints[name] = {"unit": twin.ENDPOINTS.get(name, ""),
+                           "values": [float(v) for v in np.nan_to_num(values)]}
+    return {"times_h": [float(t) for t in result.times_h], "endpoints": endpoints}
+
+
+def pressure_waveform(sbp_mmhg: float, dbp_mmhg: float, hr_bpm: float) -> dict:
+    """A few beats of arterial pressure with these systolic/diastolic pressures and rate."""
+    with twin_errors():
+        return twin.pressure_waveform(sbp_mmhg, dbp_mmhg, hr_bpm)
 
 
 def init_app(app: Flask) -> None:
-    """Attach the per-process forecaster holder and result caches."""
+    """Attach the per-process forecaster holder."""
     app.extensions["forecaster"] = _ForecasterHolder()
-    app.extensions["result_cache"] = LRUCache(app.config["CACHE_SIZE"])
-    app.extensions["plot_cache"] = LRUCache(app.config["CACHE_SIZE"])

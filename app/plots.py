@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from app import forecasting, services
+from app import cache, services
 from app.observability import METRICS
 
 MIMETYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -120,14 +120,8 @@ def render_waveform(wave: dict, fmt: str = "png") -> bytes:
 def forecast_plot(patient_id: str, fmt: str, panel: str, horizon_h: float, coverage: float,
                   engine: str | None, actor: str | None) -> tuple[bytes, str]:
     """The rendered forecast plot (bytes, mimetype), from cache when the inputs are unchanged."""
-    version = services.patient_version(patient_id)
-    from flask import current_app
-
-    model_version = forecasting.get_forecaster().version
-    hour = services._hour_floor(services.utcnow())
-    key = ("plot", patient_id, version, model_version, horizon_h, coverage, engine, hour,
-           panel, fmt)
-    data, cached = current_app.extensions["plot_cache"].get_or_compute(
+    key, _ = services.forecast_key(patient_id, horizon_h, coverage, engine, "plot", panel, fmt)
+    data, cached = cache.plots().get_or_compute(
         key, lambda: render_forecast(services.forecast(patient_id, horizon_h, coverage, engine,
                                                        actor), panel, fmt))
     METRICS.count_cache("plot_hit" if cached else "plot_miss")

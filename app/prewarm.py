@@ -14,8 +14,9 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from flask import Flask, current_app
+from flask import Flask
 
+from app import plots, services, signals
 from app.errors import ApiError
 
 log = logging.getLogger("app.prewarm")
@@ -53,8 +54,6 @@ class Prewarmer:
     def _run(self, patient_id: str) -> None:
         with self.lock:
             self.pending.discard(patient_id)
-        from app import plots, services
-
         with self.app.app_context():
             try:
                 for horizon_h, coverage in FORECASTS:
@@ -68,12 +67,15 @@ class Prewarmer:
                 log.exception("prewarm failed", extra={"patient_id": patient_id})
 
 
-def schedule(patient_id: str) -> Future | None:
-    """Warm ``patient_id`` in the background if the app enables it (PREWARM_FORECASTS)."""
-    warmer: Prewarmer | None = current_app.extensions.get("prewarm")
-    return warmer.schedule(patient_id) if warmer is not None else None
+def _on_patient_changed(app: Flask, patient_id: str, **_extra) -> None:
+    """``signals.patient_changed`` receiver: warm the patient if the app enables it."""
+    warmer: Prewarmer | None = app.extensions.get("prewarm")
+    if warmer is not None:
+        warmer.schedule(patient_id)
 
 
 def init_app(app: Flask) -> None:
+    """Warm forecasts after writes (PREWARM_FORECASTS) of this app."""
     if app.config.get("PREWARM_FORECASTS", True):
         app.extensions["prewarm"] = Prewarmer(app)
+        signals.patient_changed.connect(_on_patient_changed, sender=app, weak=False)

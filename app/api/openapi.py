@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from app.api import schemas as s
+from app import schemas as s
 from app.codes import CODES
 
 REF = "#/components/schemas/{model}"

@@ -10,18 +10,26 @@ from pydantic import BaseModel, ValidationError
 
 from app import plots, services
 from app.api import fhir, openapi
-from app.api.schemas import (
-    MAX_HORIZON_H,
-    ObservationBatch,
-    PatientIn,
-    PatientPatch,
-    RegimenIn,
-    ScenarioRequest,
-    SimulateRequest,
-)
 from app.auth import actor
 from app.codes import CODES
-from app.errors import ApiError, field_error
+from app.errors import ApiError, field_error, validation_problem
+from app.models import Observation, Patient
+from app.schemas import (
+    MAX_HORIZON_H,
+    ModelOut,
+    ObservationBatch,
+    ObservationPage,
+    PatientIn,
+    PatientOut,
+    PatientPage,
+    PatientPatch,
+    Recorded,
+    RegimenIn,
+    ScenarioOut,
+    ScenarioRequest,
+    SimulateRequest,
+    SimulationOut,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 FHIR_JSON = "application/fhir+json"
@@ -31,30 +39,25 @@ def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> R
     return Response(json.dumps(body), status=status, mimetype=mimetype)
 
 
-def _loc(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "body"
+def _out(model: type[BaseModel], data: Any, status: int = 200) -> Response:
+    """``data`` rendered through ``model``, the schema the OpenAPI document shows."""
+    return _json(model.model_validate(data).model_dump(mode="json"), status)
 
 
-def _is_union_tag(part: object) -> bool:
-    """pydantic labels union branches in ``loc`` (e.g. "constrained-float", "literal[...]")."""
-    return isinstance(part, str) and (any(c in part for c in "[-(") or part in
-                                      {"float", "str", "int", "bool", "datetime"})
+def _patient(p: Patient) -> dict[str, Any]:
+    r = p.regimen
+    return {"id": p.id, "age": p.age_years, "renal_function": p.renal_function,
+            "glucose": p.glucose, "infected": p.infected, "infection_onset": p.infection_onset,
+            "external_id": p.external_id, "version": p.version,
+            "regimen": None if r is None else {"drug": r.drug, "dose_mg": r.dose_mg,
+                                               "interval_h": r.interval_h, "start": r.start,
+                                               "stop": r.stop},
+            "created_at": p.created_at, "updated_at": p.updated_at}
 
 
-def validation_problem(exc: ValidationError, prefix: str = "") -> ApiError:
-    """A pydantic ValidationError as a 422 naming each field (one entry per field)."""
-    by_field: dict[str, list[str]] = {}
-    for e in exc.errors(include_url=False):
-        loc = tuple(p for p in e["loc"] if not _is_union_tag(p))
-        field = (prefix + "." if prefix else "") + _loc(loc) if loc else (prefix or "body")
-        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
-        by_field.setdefault(field, []).append(msg)
-    errors = [{"field": f, "message": " or ".join(m)} for f, m in by_field.items()]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return ApiError(422, "Invalid input", detail, errors)
+def _observation(r: Observation) -> dict[str, Any]:
+    return {"id": r.id, "time": r.time, "code": r.code, "value": r.value, "unit": r.unit,
+            "source": r.source}
 
 
 def body_json() -> Any:
@@ -158,7 +161,7 @@ def docs():
 @bp.post("/patients")
 def create_patient():
     p = services.admit_patient(parse_body(PatientIn))
-    resp = _json(services.patient_dict(p), 201)
+    resp = _out(PatientOut, _patient(p), 201)
     resp.headers["Location"] = url_for("api.get_patient", patient_id=p.id)
     return resp
 
@@ -168,20 +171,20 @@ def list_patients():
     limit = _int_arg("limit", 50, 1, 200)
     offset = _int_arg("offset", 0, 0, 10**9)
     rows, total = services.list_patients(limit, offset)
-    return _json({"items": [services.patient_dict(p) for p in rows], "total": total,
-                  "limit": limit, "offset": offset,
-                  "next": _next("api.list_patients", total, limit, offset)})
+    return _out(PatientPage, {"items": [_patient(p) for p in rows], "total": total,
+                              "limit": limit, "offset": offset,
+                              "next": _next("api.list_patients", total, limit, offset)})
 
 
 @bp.get("/patients/<patient_id>")
 def get_patient(patient_id: str):
-    return _json(services.patient_dict(services.get_patient(patient_id)))
+    return _out(PatientOut, _patient(services.get_patient(patient_id)))
 
 
 @bp.patch("/patients/<patient_id>")
 def patch_patient(patient_id: str):
     patch = parse_body(PatientPatch)
-    return _json(services.patient_dict(services.update_patient(patient_id, patch)))
+    return _out(PatientOut, _patient(services.update_patient(patient_id, patch)))
 
 
 # --- observations and regimen -----------------------------------------------------------------
@@ -204,13 +207,8 @@ def post_observations(patient_id: str):
         except ValidationError as exc:
             raise validation_problem(exc) from None
         rows, version = services.record_observations(patient_id, batch.observations)
-    return _json({"recorded": len(rows), "patient_version": version,
-                  "items": [_obs_dict(r) for r in rows]}, 201)
-
-
-def _obs_dict(r) -> dict[str, Any]:
-    return {"id": r.id, "time": r.time.isoformat(), "code": r.code, "value": r.value,
-            "unit": r.unit, "source": r.source}
+    return _out(Recorded, {"recorded": len(rows), "patient_version": version,
+                           "items": [_observation(r) for r in rows]}, 201)
 
 
 @bp.get("/patients/<patient_id>/observations")
@@ -224,16 +222,17 @@ def get_observations(patient_id: str):
     rows, total = services.list_observations(patient_id, since, until, limit, offset, code)
     if FHIR_JSON in request.headers.get("Accept", ""):
         return _json(fhir.to_bundle(patient_id, rows), mimetype=FHIR_JSON)
-    return _json({"items": [_obs_dict(r) for r in rows], "total": total, "limit": limit,
-                  "offset": offset, "next": _next("api.get_observations", total, limit, offset,
-                                                  patient_id=patient_id)})
+    return _out(ObservationPage, {
+        "items": [_observation(r) for r in rows], "total": total, "limit": limit,
+        "offset": offset, "next": _next("api.get_observations", total, limit, offset,
+                                        patient_id=patient_id)})
 
 
 @bp.put("/patients/<patient_id>/regimen")
 def put_regimen(patient_id: str):
     services.get_patient(patient_id)
     regimen = parse_body(RegimenIn)
-    return _json(services.patient_dict(services.set_regimen(patient_id, regimen)))
+    return _out(PatientOut, _patient(services.set_regimen(patient_id, regimen)))
 
 
 # --- forecasts --------------------------------------------------------------------------------
@@ -271,19 +270,17 @@ def post_scenario(patient_id: str):
     services.get_patient(patient_id)
     req = parse_body(ScenarioRequest)
     result = services.what_if(patient_id, req.regimen, req.horizon_h, req.coverage, actor())
-    for key in ("current", "proposed"):
-        result[key].pop("observations", None)
-    return _json(result)
+    return _out(ScenarioOut, result)  # drops the forecasts' observations
 
 
 @bp.post("/simulate")
 def post_simulate():
-    return _json(services.simulate(parse_body(SimulateRequest), actor()))
+    return _out(SimulationOut, services.simulate(parse_body(SimulateRequest), actor()))
 
 
 @bp.get("/model")
 def get_model():
-    return _json(services.model_info())
+    return _out(ModelOut, services.model_info())
 
 
 @bp.after_request

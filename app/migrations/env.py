@@ -6,18 +6,17 @@ Run from the CLI through ``flask --app app init-db``; new revisions with
 
 from __future__ import annotations
 
-import os
-
 from alembic import context
 from sqlalchemy import create_engine
 
+from app import config as app_config
 from app import models  # noqa: F401  (register the tables)
 from app.db import Base
 
 config = context.config
 engine = config.attributes.get("engine")
 if engine is None:
-    engine = create_engine(os.environ.get("DATABASE_URL", "sqlite:///instance/twin.db"))
+    engine = create_engine(app_config.env("DATABASE_URL"))
 
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=Base.metadata,

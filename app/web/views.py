@@ -21,9 +21,8 @@ from flask import (
 from pydantic import ValidationError
 
 from app import auth, forecasting, plots, services
-from app.api.routes import validation_problem
-from app.api.schemas import ObservationIn, PatientIn, RegimenIn
-from app.errors import ApiError
+from app.errors import ApiError, validation_problem
+from app.schemas import ObservationIn, PatientIn, RegimenIn
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
@@ -303,13 +302,10 @@ def waveform_png(patient_id: str):
     """Arterial pressure waveform at the forecast's issue time, from the patient's own
     (personalised) forecast: median SBP, DBP and HR at that time."""
     try:
-        twin = forecasting.twin_module()
         fc = services.forecast(patient_id, actor=auth.actor())
         now = {name: fc["endpoints"][name]["median"][0]
                for name in ("sbp_mmhg", "dbp_mmhg", "hr_bpm")}
-        wave = twin.pressure_waveform(now["sbp_mmhg"], now["dbp_mmhg"], now["hr_bpm"])
+        wave = forecasting.pressure_waveform(now["sbp_mmhg"], now["dbp_mmhg"], now["hr_bpm"])
     except ApiError as exc:
         return Response(exc.detail, status=exc.status, mimetype="text/plain")
-    except ValueError as exc:
-        return Response(str(exc), status=422, mimetype="text/plain")
     return Response(plots.render_waveform(wave), mimetype="image/png")

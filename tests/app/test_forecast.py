@@ -130,7 +130,8 @@ def test_what_if_keeps_the_doses_already_taken(model_app, api):
     """The proposed regimen takes over at its start; the current one's past doses stay in
     the scenario the patient is fitted and simulated with."""
     from app import services
-    from app.api.schemas import RegimenIn
+    from app.schemas import RegimenIn
+    from app.services.timeline import changed_regimen
 
     client, h = api
     pid, first = _admit_with_data(client, h)
@@ -139,7 +140,7 @@ def test_what_if_keeps_the_doses_already_taken(model_app, api):
     switch_h = (start - first).total_seconds() / 3600  # 31 h after the first observation
     with model_app.test_request_context():
         p = services.get_patient(pid)
-        reg = services._changed_regimen(p.regimen, proposed, first, switch_h + 24)
+        reg = changed_regimen(p.regimen, proposed, first, switch_h + 24)
     doses = reg.dose_times_h(switch_h + 24)
     past = [d for t, d in doses if t < switch_h]
     future = [d for t, d in doses if t >= switch_h]
@@ -277,7 +278,7 @@ def _claim_row(app, pid, body):
     from app.models import ForecastCache
 
     with app.test_request_context():
-        key, _, _ = services._forecast_key(pid, 72.0, 0.9, None)
+        key, _ = services.forecast_key(pid, 72.0, 0.9, None)
         digest = hashlib.sha256(repr(key).encode()).hexdigest()
         with db.get_engine().begin() as conn:
             conn.execute(ForecastCache.__table__.insert().values(
@@ -312,9 +313,9 @@ def test_a_worker_waits_for_the_forecast_another_has_claimed(model_app, api):
 
 
 def test_a_stale_claim_is_computed_after_the_wait(model_app, api, monkeypatch):
-    from app import services
+    from app import cache
 
-    monkeypatch.setattr(services, "CLAIM_WAIT_S", 0.3)
+    monkeypatch.setattr(cache, "CLAIM_WAIT_S", 0.3)
     client, h = api
     pid, _ = _admit_with_data(client, h)
     _claim_row(model_app, pid, "")  # a claimer that died

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from app.codes import CODES
 from twin.drugs import DRUG_NAMES
@@ -24,6 +32,10 @@ def _aware(value: datetime) -> datetime:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+#: a response's date-time: ISO 8601 as ``datetime.isoformat`` writes it (``+00:00``)
+Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
+                                                when_used="json"),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class Strict(BaseModel):
@@ -79,8 +91,8 @@ class RegimenOut(BaseModel):
     drug: str
     dose_mg: float
     interval_h: float
-    start: datetime
-    stop: datetime | None
+    start: Timestamp
+    stop: Timestamp | None
 
 
 class PatientOut(BaseModel):
@@ -89,12 +101,12 @@ class PatientOut(BaseModel):
     renal_function: str
     glucose: float | str
     infected: bool
-    infection_onset: datetime | None
+    infection_onset: Timestamp | None
     external_id: str | None
     version: int = Field(description="data version; changes with every write")
     regimen: RegimenOut | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class Page(BaseModel):
@@ -124,7 +136,7 @@ class ObservationBatch(Strict):
 
 class ObservationOut(BaseModel):
     id: int
-    time: datetime
+    time: Timestamp
     code: str
     value: float
     unit: str
@@ -143,7 +155,7 @@ class Recorded(BaseModel):
 
 class EndpointSeries(BaseModel):
     unit: str
-    times: list[datetime]
+    times: list[Timestamp]
     times_h: list[float]
     median: list[float]
     lower: list[float]
@@ -156,8 +168,8 @@ class ForecastOut(BaseModel):
     engine: str
     coverage: float
     horizon_h: float
-    origin: datetime = Field(description="wall-clock time of twin hour 0")
-    now: datetime = Field(description="forecast issued at (last data point or this hour)")
+    origin: Timestamp = Field(description="wall-clock time of twin hour 0")
+    now: Timestamp = Field(description="forecast issued at (last data point or this hour)")
     endpoints: dict[str, EndpointSeries]
 
 
