@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,12 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select, text
 
-from app import create_app, db
+from app import config, create_app, db
 from app.db import Base, init_db
 from app.models import Observation, Patient, Regimen
 from tests.conftest import IN_CI
-
-PG_DEFAULT = "postgresql+psycopg://twin:twin@127.0.0.1:55432/twin_test"
 
 
 def test_migrations_match_models(app):
@@ -64,7 +61,7 @@ def test_roundtrip_sqlite(app):
 
 
 def _pg_url() -> str | None:
-    url = os.environ.get("TEST_DATABASE_URL", PG_DEFAULT)
+    url = config.env("TEST_DATABASE_URL")
     try:
         with create_engine(url).connect() as conn:
             conn.execute(text("SELECT 1"))
