@@ -166,8 +166,11 @@ def test_app_modules_are_short():
     assert long == {}
 
 
-def test_the_graph_sees_function_level_imports(tmp_path):
+def test_the_walk_sees_function_level_and_relative_imports(tmp_path):
     """The walk covers imports inside functions too (the ones that dodge cycles)."""
-    src = ROOT / "app" / "services" / "__init__.py"
-    assert "app.services.forecasts" in _imports("app.services", src, set(GRAPH))
+    src = tmp_path / "mod.py"
+    src.write_text("from . import cache\n\ndef f():\n    from app.api import routes\n")
+    known = {"app.cache", "app.api", "app.api.routes", "app.services.mod"}
+    assert _imports("app.services.mod", src, known) == {"app.api.routes"}
     assert _cycles({"p.a": {"p.b"}, "p.b": {"p.a"}}, "p") == [["p.a", "p.b"]]
+    assert _layer("app.services.forecasts") < _layer("app.plots") < _layer("app.api.routes")
