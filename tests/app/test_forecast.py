@@ -322,3 +322,14 @@ def test_a_stale_claim_is_computed_after_the_wait(model_app, api, monkeypatch):
     resp = client.get(f"/api/v1/patients/{pid}/forecast", headers=h)
     assert resp.status_code == 200 and resp.get_json()["engine"] == "persistence"
     assert _runs(model_app) == 1
+
+
+def test_a_twin_scenario_error_is_a_422_naming_its_field(model_app, api):
+    """The request passes the schema; the twin rejects it with a typed error whose field the
+    problem names (stop_h before start_h)."""
+    client, h = api
+    resp = client.post("/api/v1/simulate", headers=h, json={
+        "scenario": {"regimen": {"dose_mg": 5, "start_h": 10, "stop_h": 5}}, "horizon_h": 24})
+    assert resp.status_code == 422 and resp.mimetype == "application/problem+json"
+    (error,) = resp.get_json()["errors"]
+    assert error["field"] == "stop_h" and "start_h" in error["message"]
