@@ -28,10 +28,14 @@ def load_params(uri=None) -> dict:
     return json.loads(path.read_text())
 
 
-def fit(data, out, iters=100, horizons=(1, 4, 12, 24)) -> dict:
+def fit(data, out, iters=100, horizons=(1, 4, 12, 24), params_from=None) -> dict:
     cohort = load_cohort(data)
     train, cal = cohort.split("train"), cohort.split("calibration")
-    params = {ep: fit_endpoint(grid(train, ep), iters=iters).to_dict() for ep in EVAL_ENDPOINTS}
+    if params_from:   # keep the fitted state-space params, refit the conformal tables only
+        params = load_params(params_from)["params"]
+    else:
+        params = {ep: fit_endpoint(grid(train, ep), iters=iters).to_dict()
+                  for ep in EVAL_ENDPOINTS}
     engines = {"state_space": state_space_engine(params), **BASELINES}
     tables = {"none": conformal_table(cal, engines, horizons),
               "4": conformal_table(cal, engines, horizons, thin_h=4)}
@@ -48,7 +52,7 @@ def _horizons(s: str) -> tuple[int, ...]:
 
 
 def cmd_fit(args) -> int:
-    doc = fit(args.data, args.out, iters=args.iters)
+    doc = fit(args.data, args.out, iters=args.iters, params_from=args.params_from)
     print(json.dumps(doc["params"], indent=1))
     return 0
 
@@ -60,7 +64,7 @@ def cmd_evaluate_real(args) -> int:
     table = doc["conformal"].get(str(int(args.thin_h)) if args.thin_h else "none")
     out = evaluate_real(test, state_space_engine(doc["params"]), _horizons(args.horizons),
                         args.every_h, args.min_history_h, args.thin_h, table=table,
-                        model_version=doc["model_version"])
+                        model_version=doc["model_version"], mondrian=args.mondrian)
     out["split"] = "all" if args.all_stays else "test"
     text = json.dumps(out, indent=1)
     if args.json:
@@ -90,6 +94,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--min-history-h", type=int, default=6)
     p.add_argument("--thin-h", type=float, default=None)
     p.add_argument("--json", default=None)
+    p.add_argument("--mondrian", action="store_true",
+                   help="conformal quantile per age band (default: one pooled quantile)")
     p.add_argument("--all-stays", action="store_true",
                    help="score every stay (default: the test split only)")
     p.set_defaults(func=cmd_evaluate_real)
@@ -97,6 +103,8 @@ def register_cli(subparsers) -> None:
     f.add_argument("--data", required=True)
     f.add_argument("--out", default=str(PARAMS_PATH))
     f.add_argument("--iters", type=int, default=100)
+    f.add_argument("--params-from", default=None,
+                   help="reuse the state-space params of this JSON; refit conformal tables only")
     f.set_defaults(func=cmd_fit)
 
 
