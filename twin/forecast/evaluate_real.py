@@ -172,12 +172,13 @@ def evaluate_real(cohort: Cohort, forecaster_fn=None, horizons=(1, 4, 12, 24), e
                     qa = {a: q[a] for a in map(str, LEVELS) if a in q}
                 cov = {a: (np.abs(err) <= qa[a] * s) if a in qa else None for a in map(str, LEVELS)}
                 results[name][ep][str(h)] = {
-                    "n": int(len(err)),
+                    "n": len(err),
                     "mae": float(np.mean(np.abs(err))) if len(err) else None,
                     "rmse": float(np.sqrt(np.mean(err**2))) if len(err) else None,
                     "coverage": {a: (float(c.mean()) if c is not None and len(c) else None)
                                  for a, c in cov.items()},
-                    "width": {"0.9": float(np.mean(2 * qa["0.9"] * s)) if "0.9" in qa and len(s) else None},
+                    "width": {"0.9": (float(np.mean(2 * qa["0.9"] * s))
+                                      if "0.9" in qa and len(s) else None)},
                 }
                 if cov["0.9"] is not None:
                     g = {}

@@ -126,7 +126,8 @@ def _nll_torch(y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     a = torch.stack([torch.ones((), dtype=y.dtype), torch.exp(-1 / tau_s), torch.exp(-1 / tau_f)])
     q = torch.stack([torch.zeros((), dtype=y.dtype), v_s * (1 - a[1] ** 2), v_f * (1 - a[2] ** 2)])
     S, T = y.shape
-    x = torch.stack([mu0, torch.zeros((), dtype=y.dtype), torch.zeros((), dtype=y.dtype)]).expand(S, 3)
+    zero = torch.zeros((), dtype=y.dtype)
+    x = torch.stack([mu0, zero, zero]).expand(S, 3)
     P = torch.diag(torch.stack([v_m, v_s, v_f])).expand(S, 3, 3)
     A = torch.outer(a, a)
     total, n = torch.zeros((), dtype=y.dtype), 0

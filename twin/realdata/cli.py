@@ -14,8 +14,14 @@ import json
 import sys
 from pathlib import Path
 
-from twin.forecast.evaluate_real import (BASELINES, EVAL_ENDPOINTS, conformal_table,
-                                         evaluate_real, grid, state_space_engine)
+from twin.forecast.evaluate_real import (
+    BASELINES,
+    EVAL_ENDPOINTS,
+    conformal_table,
+    evaluate_real,
+    grid,
+    state_space_engine,
+)
 from twin.forecast.state_space import fit_endpoint
 from twin.realdata.loader import load_cohort
 

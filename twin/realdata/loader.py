@@ -124,7 +124,7 @@ class Cohort:
     counts: dict[str, int]
     units: dict[str, str]
 
-    def split(self, name: str) -> "Cohort":
+    def split(self, name: str) -> Cohort:
         return Cohort(self.directory, [s for s in self.stays if s.split == name],
                       self.rejected, self.counts, self.units)
 
@@ -138,7 +138,7 @@ def _read(directory: Path, name: str) -> pd.DataFrame:
         raise CohortError("missing file", file=str(path))
     try:
         df = pd.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad cohort file
+    except Exception as exc:
         raise CohortError(f"unreadable parquet: {exc}", file=str(path)) from exc
     for col in REQUIRED[name]:
         if col not in df.columns:
@@ -186,7 +186,7 @@ def load_cohort(directory) -> Cohort:
     dyn_file = str(directory / "dyn.parquet")
     present = [c for c in COLUMN_MAP if c in dyn.columns]
     if not present:
-        raise CohortError("no vital-sign column (need one of %s)" % ", ".join(COLUMN_MAP),
+        raise CohortError("no vital-sign column (need one of {})".format(", ".join(COLUMN_MAP)),
                           file=dyn_file, column="sbp")
     declared = _declared_units(directory)
     for col in present:
@@ -225,7 +225,8 @@ def load_cohort(directory) -> Cohort:
     sid, hours = sid[order], hours[order]
     data = {k: v[order] for k, v in data.items()}
     uniq, start = np.unique(sid, return_index=True)
-    bounds = dict(zip(uniq.tolist(), zip(start.tolist(), list(start[1:]) + [len(sid)])))
+    stops = [*start[1:].tolist(), len(sid)]
+    bounds = dict(zip(uniq.tolist(), zip(start.tolist(), stops, strict=True), strict=True))
 
     sta = sta.drop_duplicates("stay_id")
     missing_dyn = sorted(set(sta["stay_id"].tolist()) - set(bounds))
@@ -251,9 +252,9 @@ def load_cohort(directory) -> Cohort:
         stays.append(Stay(int(s_id), age, sex, split_of(s_id), times, values))
     counts = {
         "stays": len(stays),
-        "rows": int(len(dyn)),
+        "rows": len(dyn),
         "stays_without_valid_vitals": without_valid,
         "stays_without_static": without_static,
-        "outcome_rows": int(len(outc)),
+        "outcome_rows": len(outc),
     }
     return Cohort(str(directory), stays, rejected, counts, units)

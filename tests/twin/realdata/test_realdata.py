@@ -49,7 +49,7 @@ def test_rejections_counted(tmp_path):
 def test_missing_file_column_empty_stay(tmp_path):
     d = _write(tmp_path / "a")
     (d / "outc.parquet").unlink()
-    with pytest.raises(CohortError, match="outc.parquet"):
+    with pytest.raises(CohortError, match=r"outc\.parquet"):
         load_cohort(d)
     d = _write(tmp_path / "b")
     pd.read_parquet(d / "sta.parquet").drop(columns=["age"]).to_parquet(d / "sta.parquet")
@@ -117,7 +117,7 @@ def test_deteriorating_patient():
     p = SSParams(**params["params"]["sbp_mmhg"])
     q90 = params["conformal"]["none"]["state_space"]["sbp_mmhg"]["1"]["0.9"]
     f = PatientFilter(p)
-    for t, y in zip((0.0, 13.0, 27.0, 40.0), (148.0, 138.0, 118.0, 96.0)):
+    for t, y in zip((0.0, 13.0, 27.0, 40.0), (148.0, 138.0, 118.0, 96.0), strict=False):
         f.update(t, y)
     mu, sd = f.forecast(1.0)
     assert mu <= 106
@@ -131,7 +131,7 @@ def test_hybrid_follows_patient_and_responds_to_mechanistic():
     a = HybridForecaster(d["params"], conformal=tab)
     b = HybridForecaster(d["params"], mechanistic=lambda ep, ts: [120.0 - 0.5 * t for t in ts],
                          conformal=tab)
-    for t, y in zip((0.0, 13.0, 27.0, 40.0), (148.0, 138.0, 118.0, 96.0)):
+    for t, y in zip((0.0, 13.0, 27.0, 40.0), (148.0, 138.0, 118.0, 96.0), strict=False):
         a.observe("sbp_mmhg", t, y)
         b.observe("sbp_mmhg", t, y)
     fa, fb = a.forecast("sbp_mmhg", 1), b.forecast("sbp_mmhg", 1)
