@@ -19,6 +19,7 @@ import twin
 from app.codes import CODES
 from app.errors import ApiError, field_error
 from app.schemas import ForecastOut
+from twin.errors import TwinError
 
 
 class ModelUnavailable(ApiError):
@@ -28,25 +29,17 @@ class ModelUnavailable(ApiError):
         super().__init__(503, "Model unavailable", detail)
 
 
-#: the twin's typed input errors: they name the offending field
-TWIN_ERRORS: tuple[type[Exception], ...] = (twin.ScenarioError, twin.ObservationError)
-
-
-def twin_problem(exc: Exception) -> ApiError:
-    """A twin ScenarioError/ObservationError ("field: message") as a 422 problem."""
-    text = str(exc)
-    field, _, message = text.partition(": ")
-    if not message:
-        field, message = "scenario", text
-    return field_error(field, message)
+def twin_problem(exc: TwinError) -> ApiError:
+    """A twin error (ScenarioError, ObservationError, ...) as a 422 naming its field."""
+    return field_error(exc.field, exc.message)
 
 
 @contextmanager
 def twin_errors() -> Iterator[None]:
-    """Turn the twin's typed input errors raised inside the block into 422 problems."""
+    """Turn the twin's typed errors raised inside the block into 422 problems."""
     try:
         yield
-    except TWIN_ERRORS as exc:
+    except TwinError as exc:
         raise twin_problem(exc) from exc
 
 
