@@ -24,13 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from twin.errors import BundleError
+
 FORMAT = "ras-twin-forecast-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-
-
-class BundleError(RuntimeError):
-    """A bundle that is missing, corrupt or incompatible with this code."""
 
 
 def sha256(data: bytes) -> str:
@@ -58,7 +56,7 @@ def _split_s3(uri: str) -> tuple[str, str]:
     rest = uri[len("s3://") :]
     bucket, _, prefix = rest.partition("/")
     if not bucket:
-        raise BundleError(f"bundle URI {uri!r}: no bucket")
+        raise BundleError("model", f"bundle URI {uri!r}: no bucket")
     return bucket, prefix.strip("/")
 
 
@@ -90,10 +88,10 @@ def _read(uri: str, name: str) -> bytes:
         try:
             return _s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as exc:
-            raise BundleError(f"bundle {uri}: cannot read {name} ({exc})") from exc
+            raise BundleError("model", f"bundle {uri}: cannot read {name} ({exc})") from exc
     path = Path(uri) / name
     if not path.is_file():
-        raise BundleError(f"bundle {uri}: {name} is missing")
+        raise BundleError("model", f"bundle {uri}: {name} is missing")
     return path.read_bytes()
 
 
@@ -119,22 +117,26 @@ def read_bundle(uri: str, endpoints: tuple[str, ...]) -> tuple[dict[str, Any], d
     try:
         manifest = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"bundle {uri}: manifest.json is not valid JSON ({exc})") from exc
+        raise BundleError("model",
+            f"bundle {uri}: manifest.json is not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"bundle {uri}: not a {FORMAT} (format={manifest.get('format')!r})")
+        raise BundleError("model",
+            f"bundle {uri}: not a {FORMAT} (format={manifest.get('format')!r})")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(
-            f"bundle {uri}: format_version {manifest.get('format_version')!r} is incompatible "
+            "model",
+                f"bundle {uri}: format_version {manifest.get('format_version')!r} is incompatible "
             f"with this code (expects {FORMAT_VERSION}); retrain with scripts/train_model.py"
         )
     if tuple(manifest.get("endpoints", ())) != tuple(endpoints):
-        raise BundleError(f"bundle {uri}: endpoints {manifest.get('endpoints')} do not match "
+        raise BundleError("model",
+            f"bundle {uri}: endpoints {manifest.get('endpoints')} do not match "
                           f"this code's {list(endpoints)}")
     files = {}
     for name, digest in dict(manifest.get("files", {})).items():
         data = _read(uri, name)
         if sha256(data) != digest:
-            raise BundleError(f"bundle {uri}: {name} is corrupt (checksum mismatch)")
+            raise BundleError("model", f"bundle {uri}: {name} is corrupt (checksum mismatch)")
         files[name] = data
     return manifest, files
 

@@ -17,6 +17,7 @@ from torch import Tensor
 from twin import glucose as glu
 from twin import hemodynamics as hd
 from twin.drugs import drug_pk
+from twin.errors import ScenarioError
 from twin.infection import ace2_rate, ir_rate
 from twin.parameters import PATIENT_PARAMETERS, ParameterSet
 from twin.pk import diacid_ng_per_ml, hill_fraction
@@ -85,12 +86,12 @@ def _check_overrides(overrides: Mapping[str, Tensor], allowed: set[str], b: int
     out = {}
     for name, value in overrides.items():
         if name not in PATIENT_PARAMETERS and name not in allowed:
-            raise ValueError(f"overrides: unknown parameter {name!r}; allowed: "
+            raise ScenarioError("overrides", f"unknown parameter {name!r}; allowed: "
                              f"{', '.join(PATIENT_PARAMETERS)} or a parameter of the set")
         v = torch.as_tensor(value, dtype=DTYPE)
         out[name] = v.expand(b) if v.ndim == 0 else v
         if out[name].shape != (b,):
-            raise ValueError(f"overrides: {name} must have shape [{b}], got {tuple(v.shape)}")
+            raise ScenarioError("overrides", f"{name} must have shape [{b}], got {tuple(v.shape)}")
     return out
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
+from twin.errors import ScenarioError
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -72,7 +74,8 @@ class ParameterSet:
 def load_parameters(name: str) -> ParameterSet:
     """The packaged parameter set `name` ("reference" or "clinical")."""
     if name not in PARAMETER_SETS:
-        raise ValueError(f"parameters: must be one of {', '.join(PARAMETER_SETS)}, got {name!r}")
+        raise ScenarioError("parameters",
+            f"must be one of {', '.join(PARAMETER_SETS)}, got {name!r}")
     raw = json.loads(resources.files("twin.data").joinpath(f"{name}.json").read_text())
     return ParameterSet(name=name, model=raw.get("model", name), common=raw["common"],
                         renal=raw["renal"], about=raw.get("about", ""))

@@ -1,7 +1,7 @@
 """Patient and treatment description: `Scenario` and `Regimen`, validated on construction.
 
 Times are hours from the scenario's origin t = 0. Invalid input raises `ScenarioError`
-(a ValueError) whose message names the field and the allowed range.
+(``twin.errors``) naming the field, with a message giving and the allowed range.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from twin.drugs import DRUG_NAMES
+from twin.errors import ScenarioError
+
+__all__ = ["BASELINE_RANGES", "Regimen", "Scenario", "ScenarioError"]
 
 MAX_DOSE_MG = 80.0
 MAX_HOURS = 24.0 * 365.0
@@ -30,16 +33,13 @@ BASELINE_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-class ScenarioError(ValueError):
-    """An invalid scenario or regimen field (the message names the field and its range)."""
-
 
 def _number(name: str, value: Any, lower: float, upper: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ScenarioError(f"{name}: must be a number in [{lower:g}, {upper:g}], got {value!r}")
+        raise ScenarioError(name, f"must be a number in [{lower:g}, {upper:g}], got {value!r}")
     value = float(value)
     if not math.isfinite(value) or value < lower or value > upper:
-        raise ScenarioError(f"{name}: must be in [{lower:g}, {upper:g}], got {value:g}")
+        raise ScenarioError(name, f"must be in [{lower:g}, {upper:g}], got {value:g}")
     return value
 
 
@@ -66,36 +66,37 @@ class Regimen:
 
     def __post_init__(self) -> None:
         if self.drug not in DRUG_NAMES:
-            raise ScenarioError(f"drug: must be one of {', '.join(DRUG_NAMES)}, got {self.drug!r}")
+            raise ScenarioError("drug",
+                f"must be one of {', '.join(DRUG_NAMES)}, got {self.drug!r}")
         object.__setattr__(self, "dose_mg", _number("dose_mg", self.dose_mg, 0.0, MAX_DOSE_MG))
         object.__setattr__(self, "interval_h", _number("interval_h", self.interval_h, 1.0, 168.0))
         if self.n_doses is not None:
             if isinstance(self.n_doses, bool) or not isinstance(self.n_doses, int):
-                raise ScenarioError(
-                    f"n_doses: must be an integer in [1, 10000], got {self.n_doses!r}")
+                raise ScenarioError("n_doses",
+                    f"must be an integer in [1, 10000], got {self.n_doses!r}")
             _number("n_doses", self.n_doses, 1, 10000)
         object.__setattr__(self, "start_h", _number("start_h", self.start_h, 0.0, MAX_HOURS))
         if self.stop_h is not None:
             stop = _number("stop_h", self.stop_h, 0.0, MAX_HOURS)
             if stop < self.start_h:
-                raise ScenarioError(
-                    f"stop_h: must be in [start_h={self.start_h:g}, {MAX_HOURS:g}], got {stop:g}")
+                raise ScenarioError("stop_h",
+                    f"must be in [start_h={self.start_h:g}, {MAX_HOURS:g}], got {stop:g}")
             object.__setattr__(self, "stop_h", stop)
         missed = tuple(self.missed_doses)
         for k in missed:
             if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-                raise ScenarioError(f"missed_doses: must be dose indices >= 0, got {k!r}")
+                raise ScenarioError("missed_doses", f"must be dose indices >= 0, got {k!r}")
         object.__setattr__(self, "missed_doses", tuple(sorted(set(missed))))
         extra = tuple(_number("extra_doses_h", t, 0.0, MAX_HOURS) for t in self.extra_doses_h)
         object.__setattr__(self, "extra_doses_h", tuple(sorted(extra)))
         if self.then is not None:
             if not isinstance(self.then, Regimen):
-                raise ScenarioError(f"then: must be a Regimen, got {type(self.then).__name__}")
+                raise ScenarioError("then", f"must be a Regimen, got {type(self.then).__name__}")
             if self.then.drug != self.drug and self.dose_mg > 0 and self.then.dose_mg > 0:
-                raise ScenarioError(f"then.drug: a change of regimen keeps the drug "
+                raise ScenarioError("then.drug", f"a change of regimen keeps the drug "
                                     f"({self.drug}), got {self.then.drug!r}")
             if self.then.start_h < self.start_h:
-                raise ScenarioError(f"then.start_h: must be >= start_h={self.start_h:g}, "
+                raise ScenarioError("then.start_h", f"must be >= start_h={self.start_h:g}, "
                                     f"got {self.then.start_h:g}")
 
     @property
@@ -148,38 +149,38 @@ class Scenario:
     def __post_init__(self) -> None:
         object.__setattr__(self, "age_years", _number("age_years", self.age_years, 0.0, 120.0))
         if self.renal_function not in RENAL_FUNCTIONS:
-            raise ScenarioError(
-                f"renal_function: must be one of normal, impaired, got {self.renal_function!r}")
+            raise ScenarioError("renal_function",
+                f"must be one of normal, impaired, got {self.renal_function!r}")
         if isinstance(self.glucose, str):
             if self.glucose not in GLUCOSE_PROFILES:
-                raise ScenarioError(
-                    "glucose: must be a number in [2, 30] mmol/L or one of normal, diabetic, "
+                raise ScenarioError("glucose",
+                    f"must be a number in [2, 30] mmol/L or one of normal, diabetic, "
                     f"got {self.glucose!r}")
         else:
             object.__setattr__(self, "glucose", _number("glucose", self.glucose, 2.0, 30.0))
         if not isinstance(self.infected, bool):
-            raise ScenarioError(f"infected: must be true or false, got {self.infected!r}")
+            raise ScenarioError("infected", f"must be true or false, got {self.infected!r}")
         object.__setattr__(self, "infection_onset_h",
                            _number("infection_onset_h", self.infection_onset_h, 0.0, MAX_HOURS))
         if not isinstance(self.regimen, Regimen):
-            raise ScenarioError(f"regimen: must be a Regimen, got {type(self.regimen).__name__}")
+            raise ScenarioError("regimen", f"must be a Regimen, got {type(self.regimen).__name__}")
         object.__setattr__(self, "baseline", self._checked_baseline())
 
     def _checked_baseline(self) -> dict[str, float]:
         if not isinstance(self.baseline, Mapping):
-            raise ScenarioError(
-                f"baseline: must be a mapping of name to value, got {self.baseline!r}")
+            raise ScenarioError("baseline",
+                f"must be a mapping of name to value, got {self.baseline!r}")
         out = {}
         for name, value in self.baseline.items():
             if name not in BASELINE_RANGES:
-                raise ScenarioError(
-                    f"baseline: unknown name {name!r}, allowed: {', '.join(BASELINE_RANGES)}")
+                raise ScenarioError("baseline",
+                    f"unknown name {name!r}, allowed: {', '.join(BASELINE_RANGES)}")
             lower, upper = BASELINE_RANGES[name]
             out[name] = _number(f"baseline.{name}", value, lower, upper)
         sbp, dbp = out.get("sbp_mmhg"), out.get("dbp_mmhg")
         if sbp is not None and dbp is not None and sbp < dbp + 10.0:
-            raise ScenarioError(
-                f"baseline.sbp_mmhg: must be at least dbp_mmhg + 10 = {dbp + 10:g}, got {sbp:g}")
+            raise ScenarioError("baseline.sbp_mmhg",
+                f"must be at least dbp_mmhg + 10 = {dbp + 10:g}, got {sbp:g}")
         return out
 
     def __hash__(self) -> int:

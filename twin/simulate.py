@@ -10,6 +10,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from torch import Tensor
 
+from twin.errors import ScenarioError
 from twin.models import make_model
 from twin.parameters import ParameterSet, load_parameters
 from twin.scenario import Scenario
@@ -66,28 +67,25 @@ class SimulationResult:
 def _times(times_h: ArrayLike) -> np.ndarray:
     t = np.asarray(times_h, dtype=float).reshape(-1)
     if t.size == 0:
-        raise ValueError("times_h: must hold at least one time")
+        raise ScenarioError("times_h", "must hold at least one time")
     if not np.all(np.isfinite(t)) or t[0] < 0 or np.any(np.diff(t) <= 0):
-        raise ValueError("times_h: must be finite, >= 0 and strictly increasing")
+        raise ScenarioError("times_h", "must be finite, >= 0 and strictly increasing")
     return t
 
 
-def simulate(scenarios: Scenario | Sequence[Scenario], times_h: ArrayLike | None = None,
+def simulate(scenarios: Scenario | Sequence[Scenario], times_h: ArrayLike, *,
              parameters: str | ParameterSet = "clinical",
-             overrides: Mapping[str, Tensor] | None = None, rtol: float = DEFAULT_RTOL,
-             *, times: ArrayLike | None = None) -> SimulationResult:
+             overrides: Mapping[str, Tensor] | None = None,
+             rtol: float = DEFAULT_RTOL) -> SimulationResult:
     """Simulate B scenarios at once and return every endpoint on `times_h` (hours).
 
     overrides: patient-level multipliers (twin.PATIENT_PARAMETERS) or raw parameter values of
     the set, name -> tensor [B] (may require grad; the result is differentiable w.r.t. them).
-    `times` is an alias of `times_h`. rtol: solver relative tolerance (default 1e-5).
+    rtol: solver relative tolerance (default 1e-5). Raises ScenarioError on bad input.
     """
-    if (times_h is None) == (times is None):
-        raise ValueError("times_h: give exactly one of times_h or times")
-    times_h = times_h if times_h is not None else times
     batch = [scenarios] if isinstance(scenarios, Scenario) else list(scenarios)
     if not batch or not all(isinstance(s, Scenario) for s in batch):
-        raise ValueError("scenarios: must be a Scenario or a non-empty sequence of Scenario")
+        raise ScenarioError("scenarios", "must be a Scenario or a non-empty sequence of Scenario")
     t = _times(times_h)
     pset = load_parameters(parameters) if isinstance(parameters, str) else parameters
     model = make_model(pset, batch, float(t[-1]), overrides)

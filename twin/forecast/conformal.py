@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twin.errors import ForecastError
+
 MIN_COVERAGE, MAX_COVERAGE = 0.5, 0.99
 
 
@@ -21,7 +23,8 @@ def check_coverage(coverage: float) -> float:
     """Validate a nominal coverage (a fraction in [0.5, 0.99])."""
     c = float(coverage)
     if not (math.isfinite(c) and MIN_COVERAGE <= c <= MAX_COVERAGE):
-        raise ValueError(f"coverage: must be in [{MIN_COVERAGE}, {MAX_COVERAGE}], got {coverage}")
+        raise ForecastError("coverage",
+            f"must be in [{MIN_COVERAGE}, {MAX_COVERAGE}], got {coverage}")
     return c
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from twin import bundle as bundle_io
+from twin.errors import ForecastError
 from twin.forecast.conformal import ConformalTable, check_coverage
 from twin.forecast.endpoints import ENDPOINT_UNITS, NAMES, from_model_scale
 from twin.forecast.engines import LEAD_H, MAX_HORIZON_H, Engine, Persistence
@@ -105,7 +106,7 @@ class Forecaster:
     def engine(self, name: str | None) -> Engine:
         name = name or self.default_engine
         if name not in self._engines:
-            raise ValueError(f"engine: must be one of {list(self.engines)}, got {name!r}")
+            raise ForecastError("engine", f"must be one of {list(self.engines)}, got {name!r}")
         return self._engines[name]
 
     def forecast(
@@ -124,11 +125,11 @@ class Forecaster:
         coverage = check_coverage(coverage)
         now_h = float(now_h)
         if not math.isfinite(now_h) or now_h < 0:
-            raise ValueError(f"now_h: must be a finite number >= 0, got {now_h}")
+            raise ForecastError("now_h", f"must be a finite number >= 0, got {now_h}")
         if not 0 < float(horizon_h) <= MAX_HORIZON_H:
-            raise ValueError(f"horizon_h: must be in (0, {MAX_HORIZON_H}], got {horizon_h}")
+            raise ForecastError("horizon_h", f"must be in (0, {MAX_HORIZON_H}], got {horizon_h}")
         if not 0 < float(step_h) <= float(horizon_h):
-            raise ValueError(f"step_h: must be in (0, horizon_h={horizon_h}], got {step_h}")
+            raise ForecastError("step_h", f"must be in (0, horizon_h={horizon_h}], got {step_h}")
         obs = validate_observations(observations, now_h)
         lead = np.arange(0.0, float(horizon_h) + 1e-9, float(step_h))
         pred, scale = self.predict(eng, Case(scenario, obs, now_h))
@@ -218,7 +219,7 @@ def build_engine(name: str, state: dict[str, Any], weights: dict[str, Any],
         from twin.forecast.twin_engines import engine_from_state
 
         return engine_from_state(name, state)
-    raise bundle_io.BundleError(f"unknown engine {name!r} in bundle")
+    raise bundle_io.BundleError("model", f"unknown engine {name!r} in bundle")
 
 
 def load_forecaster(uri: str) -> Forecaster:
@@ -243,7 +244,7 @@ def load_forecaster(uri: str) -> Forecaster:
         raise
     except Exception as exc:  # any malformed content is a bundle problem for the caller
         raise bundle_io.BundleError(
-            f"bundle {uri}: incompatible or corrupt content ({type(exc).__name__}: {exc})"
+            "model", f"bundle {uri}: incompatible or corrupt content ({type(exc).__name__}: {exc})"
         ) from exc
     return Forecaster(
         engines, tables, config["default_engine"], manifest["model_version"], metrics, config

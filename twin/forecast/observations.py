@@ -6,11 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from twin.errors import ObservationError
 from twin.forecast.endpoints import ENDPOINT_UNITS, PLAUSIBLE
 
-
-class ObservationError(ValueError):
-    """An observation set the forecaster cannot use; the message names the field."""
+__all__ = ["Observation", "ObservationError", "validate_observations"]
 
 
 @dataclass(frozen=True)
@@ -34,33 +33,33 @@ def validate_observations(
     """
     obs = tuple(observations or ())
     if not obs:
-        raise ObservationError("observations: at least one observation is required, got none")
+        raise ObservationError("observations", "at least one observation is required, got none")
     last = -math.inf
     for i, o in enumerate(obs):
         field = f"observations[{i}]"
         if not isinstance(o, Observation):
-            raise ObservationError(f"{field}: must be an Observation, got {type(o).__name__}")
+            raise ObservationError(f"{field}", f"must be an Observation, got {type(o).__name__}")
         if o.endpoint not in ENDPOINT_UNITS:
             allowed = ", ".join(ENDPOINT_UNITS)
-            raise ObservationError(
-                f"{field}.endpoint: unknown endpoint {o.endpoint!r}; allowed: {allowed}"
+            raise ObservationError(f"{field}.endpoint",
+                f"unknown endpoint {o.endpoint!r}; allowed: {allowed}"
             )
         t, v = float(o.time_h), float(o.value)
         if not math.isfinite(t) or t < 0:
-            raise ObservationError(f"{field}.time_h: must be a finite number >= 0, got {t}")
+            raise ObservationError(f"{field}.time_h", f"must be a finite number >= 0, got {t}")
         if now_h is not None and t > now_h:
-            raise ObservationError(
-                f"{field}.time_h: {t} h is after the forecast time now_h={now_h} h (in the future)"
+            raise ObservationError(f"{field}.time_h",
+                f"{t} h is after the forecast time now_h={now_h} h (in the future)"
             )
         if t < last:
-            raise ObservationError(
-                f"{field}.time_h: observations must be in time order, got {t} h after {last} h"
+            raise ObservationError(f"{field}.time_h",
+                f"observations must be in time order, got {t} h after {last} h"
             )
         lo, hi = PLAUSIBLE[o.endpoint]
         if not math.isfinite(v) or not lo <= v <= hi:
             unit = ENDPOINT_UNITS[o.endpoint]
-            raise ObservationError(
-                f"{field}.value: {o.endpoint} must be in [{lo:g}, {hi:g}] {unit}, got {v} "
+            raise ObservationError(f"{field}.value",
+                f"{o.endpoint} must be in [{lo:g}, {hi:g}] {unit}, got {v} "
                 "(check the unit)"
             )
         last = t
