@@ -133,8 +133,8 @@ def test_app_has_no_import_cycle():
     assert _cycles(GRAPH, "app") == []
 
 
-@pytest.mark.xfail(strict=True, reason="twin's own cycles (cohort <-> forecast) are being "
-                                       "broken in the twin refactor")
+@pytest.mark.xfail(strict=True, reason="twin still has an import cycle (twin <-> "
+                                       "twin.forecast.forecaster); the twin refactor breaks it")
 def test_twin_has_no_import_cycle():
     assert _cycles(GRAPH, "twin") == []
 
