@@ -27,6 +27,7 @@ from twin.cohort import ParameterPrior, default_prior
 from twin.forecast.endpoints import INDEX, LOG_OFFSET, OBS_NOISE, to_model_scale
 from twin.forecast.features import per_endpoint
 from twin.forecast.observations import Observation, validate_observations
+from twin.simulate import simulate
 
 GRID_STEP_H = 0.5
 #: Parameters fitted by default: those the ward's observations (BP, HR, AngII, PRA) inform;
@@ -69,8 +70,6 @@ class CalibratedPatient:
 
     def simulate(self, times_h: Any, n_samples: int = 0, seed: int = 0) -> Any:
         """Simulate at the MAP (``n_samples`` = 0) or at posterior samples (batch of n)."""
-        from twin import simulate
-
         vals = (np.array([[self.parameters[n] for n in self.names]]) if n_samples == 0
                 else self.samples(n_samples, seed))
         ov = {n: torch.tensor(vals[:, j], dtype=torch.float64) for j, n in enumerate(self.names)}
@@ -176,8 +175,6 @@ class _Problem:
 
     def simulate(self, u: torch.Tensor, grid: np.ndarray | None = None,
                  rtol: float | None = None) -> Any:
-        from twin import simulate
-
         rep = u.shape[0] // len(self.scens)
         theta = _natural(self.priors, u)
         ov = {n: theta[:, j] for j, n in enumerate(self.priors[0].names)}

@@ -15,6 +15,7 @@ import numpy as np
 from twin.drugs import DRUG_NAMES
 from twin.parameters import PARAMETER_SETS
 from twin.scenario import BASELINE_RANGES, Regimen, Scenario, ScenarioError
+from twin.simulate import simulate
 
 
 class CliError(Exception):
@@ -110,7 +111,6 @@ def _times(hours: float, step: float, exclusive: bool) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """Build the scenario, simulate, write the CSV; returns the exit code."""
-    from twin.simulate import simulate
 
     scenario = Scenario(
         age_years=args.age, renal_function=args.renal, glucose=args.glucose,

@@ -32,10 +32,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from twin.forecast.endpoints import NAMES, OBS_NOISE
+from twin.forecast.endpoints import NAMES, OBS_NOISE, to_model_scale
 from twin.forecast.engines import LEAD_H
 from twin.forecast.features import Case
 from twin.forecast.observations import Observation
+from twin.parameters import PATIENT_PARAMETERS
+from twin.scenario import Regimen, Scenario
+from twin.simulate import simulate
 
 ROLES = {"train": 1, "calibration": 2, "test": 3, "dev": 4}
 HORIZON_H = int(LEAD_H[-1])
@@ -80,8 +83,6 @@ class Cohort:
 
     def truth_at_leads(self, now_h: Sequence[float] | None = None) -> np.ndarray:
         """``[P, E, L]`` truth (model scale) at now_h + LEAD_H for whole-hour forecast times."""
-        from twin.forecast.endpoints import to_model_scale
-
         nows = [p.now_h for p in self.patients] if now_h is None else list(now_h)
         idx = np.asarray([int(n) for n in nows])[:, None] + LEAD_H.astype(int)
         out = np.stack([self.truth[b][:, idx[b]] for b in range(len(self.patients))])
@@ -151,8 +152,6 @@ DEFAULT_SPREAD = (1.0, 0.2)  # a multiplier not listed above
 
 def default_prior() -> ParameterPrior:
     """The cohort's parameter distribution over the twin's PATIENT_PARAMETERS (log-normal)."""
-    from twin import PATIENT_PARAMETERS
-
     names = tuple(PATIENT_PARAMETERS)
     med_sd = [COHORT_DISTRIBUTION.get(n, DEFAULT_SPREAD) for n in names]
     return ParameterPrior(
@@ -190,8 +189,6 @@ def forecast_cases(cohort: Cohort, origins: int = 1, seed: int = 0
 
 
 def _regimen(rng: np.random.Generator) -> Any:
-    from twin import Regimen
-
     dose = float(rng.choice([0.0, 5.0, 10.0, 20.0, 40.0], p=[0.1, 0.25, 0.3, 0.25, 0.1]))
     interval = 24.0 if rng.random() < 0.8 else 12.0
     start = float(np.round(rng.uniform(6.0, 48.0), 2))
@@ -205,8 +202,6 @@ def _regimen(rng: np.random.Generator) -> Any:
 
 def sample_patient(rng: np.random.Generator, pid: str, prior: ParameterPrior) -> VirtualPatient:
     """Draw one virtual patient (see the module docstring for the ranges)."""
-    from twin import Scenario
-
     age = float(np.round(rng.uniform(25.0, 85.0), 1))
     impaired = rng.random() < 0.15 + (0.25 if age > 65 else 0.0)
     g = rng.random()
@@ -256,8 +251,6 @@ def observe(rng: np.random.Generator, times_h: np.ndarray, truth: np.ndarray,
 def simulate_truth(patients: Sequence[VirtualPatient], times_h: np.ndarray,
                    chunk: int = TRUTH_CHUNK, progress: Any = None) -> np.ndarray:
     """Noise-free trajectories ``[P, E, T]`` (natural units) from the clinical twin."""
-    from twin import simulate
-
     out = []
     names = list(patients[0].parameters)
     for start in range(0, len(patients), chunk):

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from twin.scenario import Scenario
+from twin.simulate import simulate
 
 E_MAX, E_MIN, V0 = 2.5, 0.06, 10.0  # mmHg/mL, mmHg/mL, mL
 Z_C, R_AV, R_MV, P_VEN = 0.05, 0.004, 0.01, 8.0  # mmHg s/mL, mmHg s/mL, mmHg s/mL, mmHg
@@ -99,8 +100,6 @@ def pressure_waveform(sbp_mmhg: float, dbp_mmhg: float, hr_bpm: float, beats: in
 def waveform(scenario: Scenario, at_h: float, beats: int = 3, dt_s: float = 0.005,
              parameters: str = "clinical") -> dict[str, np.ndarray | float]:
     """Arterial pressure waveform of `scenario` at time `at_h` (h), for `beats` beats."""
-    from twin.simulate import simulate  # local: simulate imports the package modules
-
     _check_beats(beats, dt_s)
     if not (0.0 <= at_h <= 24.0 * 365):
         raise ValueError(f"at_h: must be in [0, 8760], got {at_h!r}")

@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from twin.calibrate import calibrate_many, personal_prior
 from twin.cohort import ParameterPrior
 from twin.forecast.endpoints import LOG_OFFSET, NAMES, to_model_scale
 from twin.forecast.engines import LEAD_H, Engine
 from twin.forecast.features import Case
+from twin.simulate import simulate
 
 CHUNK = 64
 #: Added to the predictive SD (model scale): 0.02 on log scales, 0.5 mmHg, /min or %.
@@ -33,8 +35,6 @@ def forward_grid(cases: Sequence[Case]) -> tuple[np.ndarray, np.ndarray]:
 def simulate_cases(scenarios: Sequence[Any], cases: Sequence[Case],
                    values: np.ndarray | None, names: Sequence[str]) -> np.ndarray:
     """Model-scale ``[B, E, L]`` at now_h + LEAD_H; ``values [B, P]`` parameter overrides."""
-    from twin import simulate
-
     grid, idx = forward_grid(cases)
     ov = None
     if values is not None and len(names):
@@ -56,8 +56,6 @@ class PopulationTwin(Engine):
         self.prior = prior
 
     def predict_batch(self, cases: Sequence[Case]) -> np.ndarray:
-        from twin.calibrate import personal_prior
-
         out = []
         for s in range(0, len(cases), CHUNK):
             part = cases[s : s + CHUNK]
@@ -84,8 +82,6 @@ class PersonalisedTwin(Engine):
     def predict_with_scale(self, cases: Sequence[Case]) -> tuple[np.ndarray, np.ndarray]:
         """MAP forecast and its Laplace (linearised) predictive SD on the model scale, plus a
         floor; the SD makes the conformal intervals adapt to how well the patient is known."""
-        from twin.calibrate import calibrate_many
-
         out, sd = [], []
         for s in range(0, len(cases), self.chunk):
             part = cases[s : s + self.chunk]
