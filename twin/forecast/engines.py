@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from twin.forecast.endpoints import NAMES
 from twin.forecast.features import Case, per_endpoint
 
 MAX_HORIZON_H = 72
@@ -34,6 +33,12 @@ class Engine:
         """What the bundle stores for this engine (tensors and JSON-able config)."""
         return {}
 
+    @classmethod
+    def from_bundle(cls, state: dict[str, Any], weights: dict[str, Any], normaliser: Any,
+                    config: dict[str, Any]) -> Engine:
+        """Rebuild the engine from its stored state (see ``twin.forecast.registry``)."""
+        raise NotImplementedError
+
 
 class Persistence(Engine):
     """Last observation carried forward; an endpoint never observed gets the training mean."""
@@ -43,6 +48,12 @@ class Persistence(Engine):
     def __init__(self, population_mean: np.ndarray) -> None:
         self.population_mean = np.asarray(population_mean, dtype=np.float64)
 
+    @classmethod
+    def from_bundle(cls, state: dict[str, Any], weights: dict[str, Any], normaliser: Any,
+                    config: dict[str, Any]) -> Engine:
+        """Rebuild the engine from its stored state (see ``twin.forecast.registry``)."""
+        return cls(np.asarray(config["population_mean"]))
+
     def predict_batch(self, cases: Sequence[Case]) -> np.ndarray:
         out = np.repeat(self.population_mean[None, :, None], len(cases), 0)
         out = np.repeat(out, len(LEAD_H), 2)
@@ -51,7 +62,3 @@ class Persistence(Engine):
                 out[b, i, :] = z[-1]
         return out
 
-
-def check_endpoint_count(arr: np.ndarray) -> None:
-    if arr.shape[1] != len(NAMES):
-        raise ValueError(f"engine output must have {len(NAMES)} endpoints, got {arr.shape[1]}")

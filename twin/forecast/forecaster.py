@@ -17,9 +17,10 @@ from twin import bundle as bundle_io
 from twin.errors import ForecastError
 from twin.forecast.conformal import ConformalTable, check_coverage
 from twin.forecast.endpoints import ENDPOINT_UNITS, NAMES, from_model_scale
-from twin.forecast.engines import LEAD_H, MAX_HORIZON_H, Engine, Persistence
+from twin.forecast.engines import LEAD_H, MAX_HORIZON_H, Engine
 from twin.forecast.features import Case, Normaliser
 from twin.forecast.observations import Observation, validate_observations
+from twin.forecast.registry import ENGINES
 from twin.forecast.result import EndpointForecast, Forecast
 
 ENGINE_ORDER = ("persistence", "population_twin", "personalised_twin", "graph", "published_gat")
@@ -204,22 +205,10 @@ class Forecaster:
 
 def build_engine(name: str, state: dict[str, Any], weights: dict[str, Any],
                  normaliser: Normaliser, config: dict[str, Any]) -> Engine:
-    """Rebuild one engine from its stored state."""
-    if name == "persistence":
-        return Persistence(np.asarray(config["population_mean"]))
-    if name == "graph":
-        from twin.forecast.graph import GraphEngine
-
-        return GraphEngine.from_state({**state, "weights": weights[name]}, normaliser)
-    if name == "published_gat":
-        from twin.forecast.published import PublishedEngine
-
-        return PublishedEngine.from_state({**state, "weights": weights[name]}, normaliser)
-    if name in ("population_twin", "personalised_twin"):
-        from twin.forecast.twin_engines import engine_from_state
-
-        return engine_from_state(name, state)
-    raise bundle_io.BundleError("model", f"unknown engine {name!r} in bundle")
+    """Rebuild one engine from its stored state, by name through ``ENGINES``."""
+    if name not in ENGINES:
+        raise bundle_io.BundleError("model", f"unknown engine {name!r} in bundle")
+    return ENGINES[name].from_bundle(state, weights, normaliser, config)
 
 
 def load_forecaster(uri: str) -> Forecaster:

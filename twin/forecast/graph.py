@@ -100,6 +100,12 @@ class GraphEngine(Engine):
         return {"config": asdict(self.cfg), "weights": self.net.state_dict()}
 
     @classmethod
+    def from_bundle(cls, state: dict[str, Any], weights: dict[str, Any], normaliser: Any,
+                    config: dict[str, Any]) -> Engine:
+        """Rebuild the engine from its stored state (see ``twin.forecast.registry``)."""
+        return cls.from_state({**state, "weights": weights[cls.name]}, normaliser)
+
+    @classmethod
     def from_state(cls, state: dict[str, Any], normaliser: Normaliser) -> GraphEngine:
         cfg = GraphConfig(**state["config"])
         net = GraphNet(cfg)

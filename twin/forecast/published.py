@@ -81,6 +81,12 @@ class PublishedEngine(Engine):
         return {"config": asdict(self.cfg), "weights": self.net.state_dict()}
 
     @classmethod
+    def from_bundle(cls, state: dict[str, Any], weights: dict[str, Any], normaliser: Any,
+                    config: dict[str, Any]) -> Engine:
+        """Rebuild the engine from its stored state (see ``twin.forecast.registry``)."""
+        return cls.from_state({**state, "weights": weights[cls.name]}, normaliser)
+
+    @classmethod
     def from_state(cls, state: dict[str, Any], normaliser: Normaliser) -> PublishedEngine:
         cfg = PublishedConfig(**state["config"])
         net = PublishedNet(cfg)

@@ -67,6 +67,12 @@ class PopulationTwin(Engine):
     def state(self) -> dict[str, Any]:
         return {"prior": self.prior.to_dict()}
 
+    @classmethod
+    def from_bundle(cls, state: dict[str, Any], weights: dict[str, Any], normaliser: Any,
+                    config: dict[str, Any]) -> Engine:
+        """Rebuild the engine from its stored state (see ``twin.forecast.registry``)."""
+        return cls(ParameterPrior.from_dict(state["prior"]))
+
 
 class PersonalisedTwin(Engine):
     """``twin.calibrate`` on the observations, then the MAP patient simulated forward."""
@@ -95,8 +101,9 @@ class PersonalisedTwin(Engine):
     def state(self) -> dict[str, Any]:
         return {"prior": self.prior.to_dict(), "max_iter": self.max_iter}
 
+    @classmethod
+    def from_bundle(cls, state: dict[str, Any], weights: dict[str, Any], normaliser: Any,
+                    config: dict[str, Any]) -> Engine:
+        """Rebuild the engine from its stored state (see ``twin.forecast.registry``)."""
+        return cls(ParameterPrior.from_dict(state["prior"]), int(state["max_iter"]))
 
-def engine_from_state(name: str, state: dict[str, Any]) -> Engine:
-    if name == "population_twin":
-        return PopulationTwin(ParameterPrior.from_dict(state["prior"]))
-    return PersonalisedTwin(ParameterPrior.from_dict(state["prior"]), int(state["max_iter"]))
