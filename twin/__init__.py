@@ -8,9 +8,8 @@ from twin.drugs import DRUG_NAMES, drug_pk
 from twin.parameters import PATIENT_PARAMETERS, ParameterSet, ParamSpec, load_parameters
 from twin.scenario import Regimen, Scenario, ScenarioError
 from twin.simulate import ENDPOINTS, SimulationResult, simulate
+from twin.version import __version__
 from twin.waveform import pressure_waveform, waveform
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DRUG_NAMES",

@@ -22,6 +22,7 @@ from twin.forecast.features import Case, Normaliser
 from twin.forecast.observations import Observation, validate_observations
 from twin.forecast.registry import ENGINES
 from twin.forecast.result import EndpointForecast, Forecast
+from twin.version import __version__
 
 ENGINE_ORDER = ("persistence", "population_twin", "personalised_twin", "graph", "published_gat")
 #: engine predictions kept per Forecaster (a personalised fit costs ~0.5 s; an entry ~13 kB)
@@ -197,8 +198,6 @@ class Forecaster:
             "engines": list(self.engines),
             "default_engine": self.default_engine,
         }
-        from twin import __version__
-
         meta["twin_version"] = __version__
         return bundle_io.write_bundle(uri, files, meta)
 
