@@ -4,7 +4,7 @@
 
 Single-patient latency (p50 / p99 of ``Forecaster.forecast``, 72 h horizon, hourly) per
 engine, batched throughput (``predict_batch``, cases per second), and the personalised
-calibration time per patient (``twin.calibrate``). Goals: graph p99 <= 20 ms; calibration
+calibration time per patient (``twin.forecast.calibrate``). Goals: graph p99 <= 20 ms; calibration
 <= 2 s per patient.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from twin import calibrate, load_forecaster
-from twin.cohort import generate_cohort
+from twin.forecast.cohort import generate_cohort
 from twin.forecast.defaults import default_model_uri
 
 REPEATS = {"persistence": 200, "graph": 200, "published_gat": 50, "population_twin": 8,

@@ -31,7 +31,7 @@ __all__ = [
 
 # --- forecasting (issue 4): observations -> calibrated patient / forecast with intervals ---
 from twin.bundle import BundleError
-from twin.calibrate import CalibratedPatient, calibrate
+from twin.forecast.calibrate import CalibratedPatient, calibrate
 from twin.forecast.forecaster import Forecaster, load_forecaster
 from twin.forecast.observations import Observation, ObservationError
 from twin.forecast.result import EndpointForecast, Forecast

@@ -1,4 +1,6 @@
-"""`python -m twin <command> ...`: simulate (twin.cli) or evaluate (twin.forecast.cli)."""
+"""`python -m twin <command> ...` (also the `twin` console script): simulate (twin.cli),
+evaluate (twin.forecast.cli), evaluate-real and fit-real (twin.realdata.cli, which takes
+the verb itself)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,13 @@ from collections.abc import Sequence
 COMMANDS = {
     "simulate": ("twin.cli", "simulate one virtual patient and write a CSV"),
     "evaluate": ("twin.forecast.cli", "evaluate the forecasting engines"),
+    "evaluate-real": ("twin.realdata.cli", "score the forecasters on a real ICU cohort"),
+    "fit-real": ("twin.realdata.cli", "fit the state-space forecaster on a real cohort"),
 }
-USAGE = "usage: python -m twin {simulate,evaluate} [options]   (-h after a command for help)"
+#: commands whose module's `main` parses the verb itself (given as its own name there)
+VERB_MODULES = {"evaluate-real": "evaluate-real", "fit-real": "fit"}
+USAGE = ("usage: python -m twin {simulate,evaluate,evaluate-real,fit-real} [options]"
+         "   (-h after a command for help)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"({module_name} is not installed)", file=sys.stderr)
             return 2
         raise
+    if name in VERB_MODULES:
+        rest = [VERB_MODULES[name], *rest]
     return int(module.main(rest) or 0)
 
 

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from twin.errors import ScenarioError
 from twin.scenario import Scenario
 from twin.simulate import simulate
 
@@ -76,9 +77,9 @@ def beat_pressure(map_mmhg: float, pp_mmhg: float, hr_bpm: float, beats: int = 3
 
 def _check_beats(beats: int, dt_s: float) -> None:
     if not (isinstance(beats, int) and 1 <= beats <= 20):
-        raise ValueError(f"beats: must be an integer in [1, 20], got {beats!r}")
+        raise ScenarioError("beats", f"must be an integer in [1, 20], got {beats!r}")
     if not (0.0005 <= dt_s <= 0.05):
-        raise ValueError(f"dt_s: must be in [0.0005, 0.05], got {dt_s!r}")
+        raise ScenarioError("dt_s", f"must be in [0.0005, 0.05], got {dt_s!r}")
 
 
 def pressure_waveform(sbp_mmhg: float, dbp_mmhg: float, hr_bpm: float, beats: int = 3,
@@ -89,10 +90,10 @@ def pressure_waveform(sbp_mmhg: float, dbp_mmhg: float, hr_bpm: float, beats: in
     """
     _check_beats(beats, dt_s)
     if not (40.0 <= dbp_mmhg < sbp_mmhg <= 300.0):
-        raise ValueError(f"sbp_mmhg/dbp_mmhg: need 40 <= DBP < SBP <= 300, got "
+        raise ScenarioError("sbp_mmhg/dbp_mmhg", f"need 40 <= DBP < SBP <= 300, got "
                          f"{sbp_mmhg!r}/{dbp_mmhg!r}")
     if not (20.0 <= hr_bpm <= 250.0):
-        raise ValueError(f"hr_bpm: must be in [20, 250], got {hr_bpm!r}")
+        raise ScenarioError("hr_bpm", f"must be in [20, 250], got {hr_bpm!r}")
     return beat_pressure(dbp_mmhg + (sbp_mmhg - dbp_mmhg) / 3.0, sbp_mmhg - dbp_mmhg, hr_bpm,
                          beats, dt_s)
 
@@ -102,7 +103,7 @@ def waveform(scenario: Scenario, at_h: float, beats: int = 3, dt_s: float = 0.00
     """Arterial pressure waveform of `scenario` at time `at_h` (h), for `beats` beats."""
     _check_beats(beats, dt_s)
     if not (0.0 <= at_h <= 24.0 * 365):
-        raise ValueError(f"at_h: must be in [0, 8760], got {at_h!r}")
+        raise ScenarioError("at_h", f"must be in [0, 8760], got {at_h!r}")
     times = [0.0, at_h] if at_h > 0 else [0.0]
     e = simulate(scenario, times, parameters=parameters).endpoints
     sbp, dbp = float(e["sbp_mmhg"][0, -1]), float(e["dbp_mmhg"][0, -1])

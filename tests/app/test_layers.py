@@ -7,8 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 400
 
@@ -133,8 +131,6 @@ def test_app_has_no_import_cycle():
     assert _cycles(GRAPH, "app") == []
 
 
-@pytest.mark.xfail(strict=True, reason="twin still has an import cycle (twin <-> "
-                                       "twin.forecast.forecaster); the twin refactor breaks it")
 def test_twin_has_no_import_cycle():
     assert _cycles(GRAPH, "twin") == []
 

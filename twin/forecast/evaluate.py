@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from twin.cohort import ParameterPrior, forecast_cases, generate_cohort
+from twin.forecast.cohort import ParameterPrior, forecast_cases, generate_cohort
 from twin.forecast.forecaster import Forecaster
 from twin.forecast.metrics import HORIZONS_H, score
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from twin.cohort import Cohort, default_prior, forecast_cases, generate_cohort
+from twin.forecast.cohort import Cohort, default_prior, forecast_cases, generate_cohort
 from twin.forecast.conformal import ConformalTable
 from twin.forecast.endpoints import NAMES, to_model_scale
 from twin.forecast.engines import LEAD_H, Engine, Persistence
@@ -48,7 +48,7 @@ class TrainConfig:
 
 
 def multi_origin(cohort: Cohort, k: int, seed: int) -> tuple[list[Any], np.ndarray]:
-    """``k`` forecast times per patient (``twin.cohort.forecast_cases``, as evaluation)."""
+    """``k`` forecast times per patient (``twin.forecast.cohort.forecast_cases``, as evaluation)."""
     return forecast_cases(cohort, k, seed)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from twin.calibrate import calibrate_many, personal_prior
-from twin.cohort import ParameterPrior
+from twin.forecast.calibrate import calibrate_many, personal_prior
+from twin.forecast.cohort import ParameterPrior
 from twin.forecast.endpoints import LOG_OFFSET, NAMES, to_model_scale
 from twin.forecast.engines import LEAD_H, Engine
 from twin.forecast.features import Case
@@ -75,7 +75,7 @@ class PopulationTwin(Engine):
 
 
 class PersonalisedTwin(Engine):
-    """``twin.calibrate`` on the observations, then the MAP patient simulated forward."""
+    """``twin.forecast.calibrate`` on the observations, then the MAP patient simulated forward."""
 
     name = "personalised_twin"
 

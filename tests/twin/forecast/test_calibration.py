@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from twin import Observation, Regimen, Scenario, simulate
-from twin.calibrate import FIT_PARAMETERS, calibrate, calibrate_many
-from twin.cohort import default_prior
+from twin.forecast.calibrate import FIT_PARAMETERS, calibrate, calibrate_many
+from twin.forecast.cohort import default_prior
 from twin.forecast.endpoints import OBS_NOISE
 
 TRUE = [

@@ -8,7 +8,7 @@ import torch
 
 import twin.forecast.evaluate as evaluate_mod
 import twin.forecast.training as training_mod
-from twin.cohort import NOW_RANGE_H, forecast_cases, generate_cohort
+from twin.forecast.cohort import NOW_RANGE_H, forecast_cases, generate_cohort
 from twin.forecast.conformal import ConformalTable
 from twin.forecast.endpoints import NAMES
 from twin.forecast.engines import LEAD_H, Persistence

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from twin.errors import ScenarioError
 from twin.forecast.endpoints import NAMES, OBS_NOISE, to_model_scale
 from twin.forecast.engines import LEAD_H
 from twin.forecast.features import Case
@@ -270,9 +271,9 @@ def generate_cohort(seed: int, n: int, role: str = "test",
                     prior: ParameterPrior | None = None, progress: Any = None) -> Cohort:
     """A seeded cohort of ``n`` patients for a role (train / calibration / test / dev)."""
     if role not in ROLES:
-        raise ValueError(f"role: must be one of {list(ROLES)}, got {role!r}")
+        raise ScenarioError("role", f"must be one of {list(ROLES)}, got {role!r}")
     if n < 1:
-        raise ValueError(f"n: must be >= 1, got {n}")
+        raise ScenarioError("n", f"must be >= 1, got {n}")
     prior = prior or default_prior()
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), ROLES[role]]))
     patients = [sample_patient(rng, f"{role}-{seed}-{i}", prior) for i in range(n)]

@@ -2,7 +2,7 @@
 
 ``calibrate(observations, scenario)`` returns a MAP estimate of the twin's
 ``PATIENT_PARAMETERS`` under the cohort prior (independent log-normal / normal, see
-``twin.cohort``), found by damped Gauss-Newton (Levenberg-Marquardt) on the negative log
+``twin.forecast.cohort``), found by damped Gauss-Newton (Levenberg-Marquardt) on the negative log
 posterior, with the residual Jacobian taken through the simulator (one batched simulation of
 the patient and its P perturbed copies per iteration), and a Laplace approximation of the
 posterior (the Gauss-Newton Hessian at the MAP; ``CalibratedPatient.samples``).
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from twin.cohort import ParameterPrior, default_prior
+from twin.forecast.cohort import ParameterPrior, default_prior
 from twin.forecast.endpoints import INDEX, LOG_OFFSET, OBS_NOISE, to_model_scale
 from twin.forecast.features import per_endpoint
 from twin.forecast.observations import Observation, validate_observations

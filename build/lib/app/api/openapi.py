@@ -1,0 +1,239 @@
+"""OpenAPI 3.1 description of the API, generated from the pydantic schemas."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from app import schemas as s
+from app.codes import CODES
+
+REF = "#/components/schemas/{model}"
+PROBLEM = "application/problem+json"
+
+_MODELS = [
+    (s.PatientIn, "validation"), (s.PatientPatch, "validation"), (s.RegimenIn, "validation"),
+    (s.ObservationBatch, "validation"), (s.ScenarioRequest, "validation"),
+    (s.SimulateRequest, "validation"), (s.PatientOut, "serialization"),
+    (s.PatientPage, "serialization"), (s.ObservationPage, "serialization"),
+    (s.Recorded, "serialization"), (s.ForecastOut, "serialization"),
+    (s.ScenarioOut, "serialization"), (s.SimulationOut, "serialization"),
+    (s.ModelOut, "serialization"), (s.Problem, "serialization"),
+]
+
+_FHIR_SCHEMAS = {
+    "FhirObservation": {
+        "type": "object", "required": ["resourceType", "status", "code"],
+        "description": "FHIR R4 Observation (vital signs / lab); see the API guide",
+        "properties": {"resourceType": {"const": "Observation"},
+                       "status": {"type": "string"},
+                       "code": {"type": "object"},
+                       "effectiveDateTime": {"type": "string", "format": "date-time"},
+                       "valueQuantity": {"type": "object"},
+                       "component": {"type": "array", "items": {"type": "object"}}}},
+    "FhirBundle": {
+        "type": "object", "required": ["resourceType", "entry"],
+        "description": "FHIR R4 Bundle whose entries are Observations",
+        "properties": {"resourceType": {"const": "Bundle"}, "type": {"type": "string"},
+                       "entry": {"type": "array", "items": {"type": "object"}}}},
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": REF.format(model=name)}
+
+
+def _problem(description: str) -> dict:
+    return {"description": description, "content": {PROBLEM: {"schema": _ref("Problem")}}}
+
+
+ERR = {
+    "400": _problem("bad query parameter or malformed JSON"),
+    "401": _problem("authentication required"),
+    "403": _problem("missing scope or CSRF token"),
+    "404": _problem("unknown patient"),
+    "409": _problem("conflict (duplicate external_id, or no observations to forecast from)"),
+    "413": _problem("body too large"),
+    "415": _problem("unsupported Content-Type"),
+    "422": _problem("invalid input; `errors` names each field"),
+    "503": _problem("model bundle not loaded"),
+}
+
+
+def _errors(*codes: str) -> dict:
+    return {c: ERR[c] for c in ("401", "403", *codes)}
+
+
+def _ok(model: str, status: str = "200", description: str = "OK") -> dict:
+    return {status: {"description": description,
+                     "content": {"application/json": {"schema": _ref(model)}}}}
+
+
+def _body(model: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+PID = {"name": "patient_id", "in": "path", "required": True,
+       "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+PAGING = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
+          _query("offset", {"type": "integer", "minimum": 0}, "items to skip")]
+FORECAST_Q = [
+    _query("horizon_h", {"type": "number", "minimum": 1, "maximum": s.MAX_HORIZON_H},
+           "hours ahead"),
+    _query("coverage", {"type": "number", "minimum": 0.5, "maximum": 0.99},
+           "central interval probability"),
+    _query("engine", {"type": "string"}, "forecast engine (default: the bundle's)"),
+]
+PLOT_Q = [*FORECAST_Q, _query("panel", {"type": "string", "enum": ["bp", "ras", "drug"]},
+                              "bp: blood pressure; ras: RAS endpoints; drug: drug and ACE")]
+
+
+def _plot_op(fmt: str, mimetype: str) -> dict:
+    return {"get": {
+        "operationId": f"getForecast{fmt.upper()}", "tags": ["forecasts"],
+        "summary": f"Forecast plot ({fmt.upper()}, matplotlib), cached by data/model version",
+        "parameters": [PID, *PLOT_Q],
+        "responses": {"200": {"description": "the plot",
+                              "content": {mimetype: {"schema": {"type": "string",
+                                                                "format": "binary"}}}},
+                      **_errors("400", "404", "409", "422", "503")}}}
+
+
+def _paths() -> dict[str, Any]:
+    open_ = {"security": []}
+    return {
+        "/healthz": {"get": {"operationId": "healthz", "tags": ["health"], **open_,
+                             "summary": "Liveness",
+                             "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"operationId": "readyz", "tags": ["health"], **open_,
+                            "summary": "Readiness: database and model bundle",
+                            "responses": {"200": {"description": "ready"},
+                                          "503": {"description": "not ready"}}}},
+        "/metrics": {"get": {"operationId": "metrics", "tags": ["health"],
+                             "summary": "Prometheus metrics of this worker process",
+                             "responses": {"200": {"description": "text exposition format",
+                                                   "content": {"text/plain": {
+                                                       "schema": {"type": "string"}}}},
+                                           **_errors()}}},
+        "/api/v1/openapi.json": {"get": {
+            "operationId": "openapi", "tags": ["meta"], "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.1",
+                                  "content": {"application/json": {
+                                      "schema": {"type": "object"}}}}, **_errors()}}},
+        "/api/v1/docs": {"get": {
+            "operationId": "docs", "tags": ["meta"], "summary": "Readable API docs (HTML)",
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {
+                "schema": {"type": "string"}}}}, **_errors()}}},
+        "/api/v1/patients": {
+            "post": {"operationId": "createPatient", "tags": ["patients"],
+                     "summary": "Admit a patient (pseudonymous: covariates only)",
+                     "requestBody": _body("PatientIn"),
+                     "responses": {**_ok("PatientOut", "201", "created"),
+                                   **_errors("400", "409", "415", "422")}},
+            "get": {"operationId": "listPatients", "tags": ["patients"],
+                    "summary": "Patients, paged", "parameters": PAGING,
+                    "responses": {**_ok("PatientPage"), **_errors("400")}}},
+        "/api/v1/patients/{patient_id}": {
+            "get": {"operationId": "getPatient", "tags": ["patients"], "parameters": [PID],
+                    "summary": "One patient",
+                    "responses": {**_ok("PatientOut"), **_errors("404")}},
+            "patch": {"operationId": "patchPatient", "tags": ["patients"],
+                      "summary": "Change covariates", "parameters": [PID],
+                      "requestBody": _body("PatientPatch"),
+                      "responses": {**_ok("PatientOut"),
+                                    **_errors("400", "404", "409", "415", "422")}}},
+        "/api/v1/patients/{patient_id}/observations": {
+            "post": {"operationId": "postObservations", "tags": ["observations"],
+                     "summary": "Record observations (our JSON, or FHIR R4 Observation/Bundle "
+                                "as application/fhir+json); all or nothing",
+                     "parameters": [PID],
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": _ref("ObservationBatch")},
+                         "application/fhir+json": {"schema": {"oneOf": [
+                             _ref("FhirObservation"), _ref("FhirBundle")]}}}},
+                     "responses": {**_ok("Recorded", "201", "stored"),
+                                   **_errors("400", "404", "415", "422")}},
+            "get": {"operationId": "getObservations", "tags": ["observations"],
+                    "summary": "Observations in time order (FHIR Bundle with "
+                               "Accept: application/fhir+json)",
+                    "parameters": [PID,
+                                   _query("since", {"type": "string", "format": "date-time"},
+                                          "from this time (inclusive)"),
+                                   _query("until", {"type": "string", "format": "date-time"},
+                                          "up to this time (inclusive)"),
+                                   _query("code", {"type": "string", "enum": sorted(CODES)},
+                                          "only this code"),
+                                   _query("limit", {"type": "integer", "minimum": 1,
+                                                    "maximum": 5000}, "page size"),
+                                   _query("offset", {"type": "integer", "minimum": 0},
+                                          "items to skip")],
+                    "responses": {"200": {"description": "OK", "content": {
+                        "application/json": {"schema": _ref("ObservationPage")},
+                        "application/fhir+json": {"schema": _ref("FhirBundle")}}},
+                        **_errors("400", "404")}}},
+        "/api/v1/patients/{patient_id}/regimen": {
+            "put": {"operationId": "putRegimen", "tags": ["patients"],
+                    "summary": "Set the current regimen (earlier ones kept as history)",
+                    "parameters": [PID], "requestBody": _body("RegimenIn"),
+                    "responses": {**_ok("PatientOut"),
+                                  **_errors("400", "404", "415", "422")}}},
+        "/api/v1/patients/{patient_id}/forecast": {
+            "get": {"operationId": "getForecast", "tags": ["forecasts"],
+                    "summary": "Forecast with central intervals, cached by data/model version",
+                    "parameters": [PID, *FORECAST_Q],
+                    "responses": {**_ok("ForecastOut"),
+                                  **_errors("400", "404", "409", "422", "503")}}},
+        "/api/v1/patients/{patient_id}/forecast.png": _plot_op("png", "image/png"),
+        "/api/v1/patients/{patient_id}/forecast.svg": _plot_op("svg", "image/svg+xml"),
+        "/api/v1/patients/{patient_id}/scenarios": {
+            "post": {"operationId": "postScenario", "tags": ["forecasts"],
+                     "summary": "What-if: a proposed regimen next to the current one",
+                     "parameters": [PID], "requestBody": _body("ScenarioRequest"),
+                     "responses": {**_ok("ScenarioOut"),
+                                   **_errors("400", "404", "409", "415", "422", "503")}}},
+        "/api/v1/simulate": {
+            "post": {"operationId": "simulate", "tags": ["forecasts"],
+                     "summary": "Stateless simulation of one scenario (twin hours)",
+                     "requestBody": _body("SimulateRequest"),
+                     "responses": {**_ok("SimulationOut"),
+                                   **_errors("400", "415", "422", "503")}}},
+        "/api/v1/model": {
+            "get": {"operationId": "getModel", "tags": ["meta"],
+                    "summary": "Model version and evaluation metrics",
+                    "responses": {**_ok("ModelOut"), **_errors("503")}}},
+    }
+
+
+@cache
+def spec() -> dict[str, Any]:
+    """The complete OpenAPI 3.1 document."""
+    _, top = models_json_schema(_MODELS, ref_template=REF)
+    components = dict(top.get("$defs", {}))
+    components.update(_FHIR_SCHEMAS)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "RAS twin provider API", "version": "1.0.0",
+                 "description": "Patients (pseudonymous), observations (JSON or FHIR R4), "
+                                "regimens, forecasts, what-if scenarios and simulations. "
+                                "Errors are application/problem+json naming the field."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}, {"sessionCookie": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "flask --app app create-token NAME "
+                                              "--scopes read,write"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session",
+                                  "description": "clinician login; writes need X-CSRF-Token"},
+            },
+        },
+    }

@@ -1,0 +1,296 @@
+"""The v1 endpoints: thin HTTP adapters around ``app.services``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, json, render_template, request, url_for
+from pydantic import BaseModel, ValidationError
+
+from app import plots, services
+from app.api import fhir, openapi
+from app.auth import actor
+from app.codes import CODES
+from app.errors import ApiError, field_error, validation_problem
+from app.models import Observation, Patient
+from app.schemas import (
+    MAX_HORIZON_H,
+    ModelOut,
+    ObservationBatch,
+    ObservationPage,
+    PatientIn,
+    PatientOut,
+    PatientPage,
+    PatientPatch,
+    Recorded,
+    RegimenIn,
+    ScenarioOut,
+    ScenarioRequest,
+    SimulateRequest,
+    SimulationOut,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+FHIR_JSON = "application/fhir+json"
+
+
+def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
+    return Response(json.dumps(body), status=status, mimetype=mimetype)
+
+
+def _out(model: type[BaseModel], data: Any, status: int = 200) -> Response:
+    """``data`` rendered through ``model``, the schema the OpenAPI document shows."""
+    return _json(model.model_validate(data).model_dump(mode="json"), status)
+
+
+def _patient(p: Patient) -> dict[str, Any]:
+    r = p.regimen
+    return {"id": p.id, "age": p.age_years, "renal_function": p.renal_function,
+            "glucose": p.glucose, "infected": p.infected, "infection_onset": p.infection_onset,
+            "external_id": p.external_id, "version": p.version,
+            "regimen": None if r is None else {"drug": r.drug, "dose_mg": r.dose_mg,
+                                               "interval_h": r.interval_h, "start": r.start,
+                                               "stop": r.stop},
+            "created_at": p.created_at, "updated_at": p.updated_at}
+
+
+def _observation(r: Observation) -> dict[str, Any]:
+    return {"id": r.id, "time": r.time, "code": r.code, "value": r.value, "unit": r.unit,
+            "source": r.source}
+
+
+def body_json() -> Any:
+    """The request body parsed as JSON, or a 400/415 problem."""
+    mimetype = request.mimetype
+    if mimetype not in ("application/json", FHIR_JSON):
+        raise ApiError(415, "Unsupported Media Type",
+                       f"Content-Type must be application/json, got {mimetype or 'none'!r}",
+                       [{"field": "Content-Type", "message": "unsupported"}])
+    try:
+        return json.loads(request.get_data(cache=True) or b"")
+    except ValueError as exc:
+        raise ApiError(400, "Malformed JSON", f"body: not valid JSON ({exc})",
+                       [{"field": "body", "message": "malformed JSON"}]) from None
+
+
+def parse_body(model: type[BaseModel]) -> Any:
+    """The JSON body validated against ``model`` (422 naming the field)."""
+    data = body_json()
+    if request.mimetype != "application/json":
+        raise ApiError(415, "Unsupported Media Type", "Content-Type must be application/json",
+                       [{"field": "Content-Type", "message": "unsupported"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise field_error(name, "must be an integer", 400) from None
+    if not lo <= value <= hi:
+        raise field_error(name, f"must be in [{lo}, {hi}]", 400)
+    return value
+
+
+def _float_arg(name: str, default: float, lo: float, hi: float) -> float:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise field_error(name, "must be a number", 400) from None
+    if not lo <= value <= hi:
+        raise field_error(name, f"must be in [{lo:g}, {hi:g}]", 400)
+    return value
+
+
+def _time_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise field_error(name, "must be an ISO 8601 date-time", 400) from None
+    if t.tzinfo is None:
+        raise field_error(name, "needs a timezone", 400)
+    return t
+
+
+def forecast_args() -> dict[str, Any]:
+    """horizon_h, coverage and engine from the query string (400 if out of range)."""
+    engine = request.args.get("engine")
+    return {"horizon_h": _float_arg("horizon_h", 72.0, 1.0, MAX_HORIZON_H),
+            "coverage": _float_arg("coverage", 0.9, 0.5, 0.99),
+            "engine": engine or None}
+
+
+def _next(endpoint: str, total: int, limit: int, offset: int, **kw) -> str | None:
+    if offset + limit >= total:
+        return None
+    args = {k: v for k, v in request.args.items() if k not in ("limit", "offset")}
+    return url_for(endpoint, limit=limit, offset=offset + limit, **kw, **args)
+
+
+# --- spec and docs ----------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    """The OpenAPI 3.1 description of this API."""
+    return _json(openapi.spec())
+
+
+@bp.get("/docs")
+def docs():
+    """A readable page listing every operation (no JavaScript)."""
+    return render_template("api_docs.html", spec=openapi.spec())
+
+
+# --- patients ---------------------------------------------------------------------------------
+
+
+@bp.post("/patients")
+def create_patient():
+    p = services.admit_patient(parse_body(PatientIn))
+    resp = _out(PatientOut, _patient(p), 201)
+    resp.headers["Location"] = url_for("api.get_patient", patient_id=p.id)
+    return resp
+
+
+@bp.get("/patients")
+def list_patients():
+    limit = _int_arg("limit", 50, 1, 200)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    rows, total = services.list_patients(limit, offset)
+    return _out(PatientPage, {"items": [_patient(p) for p in rows], "total": total,
+                              "limit": limit, "offset": offset,
+                              "next": _next("api.list_patients", total, limit, offset)})
+
+
+@bp.get("/patients/<patient_id>")
+def get_patient(patient_id: str):
+    return _out(PatientOut, _patient(services.get_patient(patient_id)))
+
+
+@bp.patch("/patients/<patient_id>")
+def patch_patient(patient_id: str):
+    patch = parse_body(PatientPatch)
+    return _out(PatientOut, _patient(services.update_patient(patient_id, patch)))
+
+
+# --- observations and regimen -----------------------------------------------------------------
+
+
+@bp.post("/patients/<patient_id>/observations")
+def post_observations(patient_id: str):
+    services.get_patient(patient_id)
+    data = body_json()
+    if request.mimetype == FHIR_JSON:
+        items = fhir.parse(data, source="fhir")
+        paths = [item["_path"] for item in items]
+        try:
+            rows, version = services.record_observations(patient_id, items, paths)
+        except ValidationError as exc:
+            raise validation_problem(exc) from None
+    else:
+        try:
+            batch = ObservationBatch.model_validate(data)
+        except ValidationError as exc:
+            raise validation_problem(exc) from None
+        rows, version = services.record_observations(patient_id, batch.observations)
+    return _out(Recorded, {"recorded": len(rows), "patient_version": version,
+                           "items": [_observation(r) for r in rows]}, 201)
+
+
+@bp.get("/patients/<patient_id>/observations")
+def get_observations(patient_id: str):
+    since, until = _time_arg("since"), _time_arg("until")
+    code = request.args.get("code")
+    if code is not None and code not in CODES:
+        raise field_error("code", f"must be one of {sorted(CODES)}", 400)
+    limit = _int_arg("limit", 500, 1, 5000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    rows, total = services.list_observations(patient_id, since, until, limit, offset, code)
+    if FHIR_JSON in request.headers.get("Accept", ""):
+        return _json(fhir.to_bundle(patient_id, rows), mimetype=FHIR_JSON)
+    return _out(ObservationPage, {
+        "items": [_observation(r) for r in rows], "total": total, "limit": limit,
+        "offset": offset, "next": _next("api.get_observations", total, limit, offset,
+                                        patient_id=patient_id)})
+
+
+@bp.put("/patients/<patient_id>/regimen")
+def put_regimen(patient_id: str):
+    services.get_patient(patient_id)
+    regimen = parse_body(RegimenIn)
+    return _out(PatientOut, _patient(services.set_regimen(patient_id, regimen)))
+
+
+# --- forecasts --------------------------------------------------------------------------------
+
+
+@bp.get("/patients/<patient_id>/forecast")
+def get_forecast(patient_id: str):
+    body = services.forecast_body(patient_id, actor=actor(), **forecast_args())
+    return Response(body, mimetype="application/json")
+
+
+def _plot(patient_id: str, fmt: str) -> Response:
+    panel = request.args.get("panel", "bp")
+    if panel not in plots.PANELS:
+        raise field_error("panel", f"must be one of {list(plots.PANELS)}", 400)
+    data, mimetype = plots.forecast_plot(patient_id, fmt, panel, actor=actor(),
+                                         **forecast_args())
+    resp = Response(data, mimetype=mimetype)
+    resp.headers["Cache-Control"] = "private, max-age=60"
+    return resp
+
+
+@bp.get("/patients/<patient_id>/forecast.png")
+def get_forecast_png(patient_id: str):
+    return _plot(patient_id, "png")
+
+
+@bp.get("/patients/<patient_id>/forecast.svg")
+def get_forecast_svg(patient_id: str):
+    return _plot(patient_id, "svg")
+
+
+@bp.post("/patients/<patient_id>/scenarios")
+def post_scenario(patient_id: str):
+    services.get_patient(patient_id)
+    req = parse_body(ScenarioRequest)
+    result = services.what_if(patient_id, req.regimen, req.horizon_h, req.coverage, actor())
+    return _out(ScenarioOut, result)  # drops the forecasts' observations
+
+
+@bp.post("/simulate")
+def post_simulate():
+    return _out(SimulationOut, services.simulate(parse_body(SimulateRequest), actor()))
+
+
+@bp.get("/model")
+def get_model():
+    return _out(ModelOut, services.model_info())
+
+
+@bp.after_request
+def _audit(resp: Response) -> Response:
+    if request.method == "OPTIONS" or request.endpoint in ("api.openapi_json", "api.docs",
+                                                            "api.get_model"):
+        return resp
+    try:
+        services.audit(actor(), request.method, request.path,
+                       (request.view_args or {}).get("patient_id"), resp.status_code)
+    except Exception:  # auditing must never turn a served response into an error
+        current_app.logger.exception("audit write failed")
+    return resp

@@ -1,0 +1,102 @@
+"""Service configuration, read from the environment (never from code or the image).
+
+This is the only module of ``app`` that reads ``os.environ``. ``ENV_VARS`` lists every
+variable the service, its gunicorn settings, ``scripts/serve.sh`` and the tests read, with the
+default (as the README shows it) and the meaning; ``tests/app/test_config.py`` checks the
+README's configuration table against it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+
+class EnvVar(NamedTuple):
+    default: str | None  #: None: unset by default ("{instance}" is the Flask instance folder)
+    meaning: str
+
+
+#: Every environment variable, with its default and what it means. Documented in the README.
+ENV_VARS: dict[str, EnvVar] = {
+    "DATABASE_URL": EnvVar("sqlite:///{instance}/twin.db",
+                           "SQLAlchemy database URL (`postgresql+psycopg://…` for PostgreSQL)"),
+    "MODEL_URI": EnvVar("{instance}/model", "model bundle: a local path or an `s3://` URI"),
+    "SECRET_KEY": EnvVar(None, "session signing key; required (the quick start keeps a random "
+                               "one in `instance/`)"),
+    "CORS_ORIGINS": EnvVar(None, "comma-separated origins allowed to call the API from a "
+                                 "browser"),
+    "LOG_LEVEL": EnvVar("INFO", "logging level (logs are JSON lines on stdout)"),
+    "SESSION_COOKIE_SECURE": EnvVar("1", "`0` to allow the session cookie over plain HTTP "
+                                         "(development)"),
+    "METRICS_PUBLIC": EnvVar("0", "`1` serves Prometheus `/metrics` without auth (else a "
+                                  "token is needed)"),
+    "METRICS_DIR": EnvVar(None, "directory where worker processes share their metrics "
+                                "(gunicorn makes a fresh one per server); unset: `/metrics` "
+                                "shows one process"),
+    "FORECAST_ENGINE": EnvVar(None, "engine the service forecasts with (unset: the bundle's "
+                                    "default)"),
+    "CACHE_SIZE": EnvVar("512", "forecasts and plots kept in memory per worker"),
+    "WARD_FORECAST_BUDGET_S": EnvVar("10", "seconds the ward page may spend on uncached "
+                                           "forecasts"),
+    "PREWARM_FORECASTS": EnvVar("1", "`1`: when a patient's data change, compute their "
+                                     "forecasts and default plots in the background"),
+    "PRELOAD_MODEL": EnvVar("0", "`1`: `create_app` loads the model bundle at once (the "
+                                 "gunicorn settings set it, so workers share it)"),
+    "TWIN_USER_PASSWORD": EnvVar(None, "password `flask create-user` sets when neither "
+                                       "`--password-stdin` nor a prompt is used"),
+    "WEB_CONCURRENCY": EnvVar("2", "gunicorn worker processes"),
+    "GUNICORN_THREADS": EnvVar("4", "gunicorn threads per worker"),
+    "GUNICORN_TIMEOUT": EnvVar("60", "gunicorn worker timeout (s)"),
+    "BIND": EnvVar("127.0.0.1:8000", "address gunicorn listens on (`scripts/serve.sh`)"),
+    "AWS_ENDPOINT_URL": EnvVar(None, "S3 endpoint for `s3://` bundles (read by boto3; a local "
+                                     "emulator in tests)"),
+    "TEST_DATABASE_URL": EnvVar("postgresql+psycopg://twin:twin@127.0.0.1:55432/twin_test",
+                                "tests only: the PostgreSQL the storage tests use"),
+}
+
+
+def env(name: str, instance: str | Path = "instance") -> str | None:
+    """The value of variable ``name`` (one of ENV_VARS), else its default; "" counts as unset."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    default = ENV_VARS[name].default
+    return None if default is None else default.format(instance=instance)
+
+
+def export_default(name: str, value: str) -> str:
+    """Set variable ``name`` for this process and its children unless it is set; its value."""
+    if not os.environ.get(name):
+        os.environ[name] = value
+    return os.environ[name]
+
+
+def flag(name: str) -> bool:
+    """A boolean variable: 1/true/yes/on."""
+    return (env(name) or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_environment(instance_path: str) -> dict[str, Any]:
+    """Build the Flask config mapping from environment variables."""
+    instance = Path(instance_path)
+    origins = env("CORS_ORIGINS") or ""
+    return {
+        "DATABASE_URL": env("DATABASE_URL", instance),
+        "MODEL_URI": env("MODEL_URI", instance),
+        "SECRET_KEY": env("SECRET_KEY"),
+        "CORS_ORIGINS": [o.strip() for o in origins.split(",") if o.strip()],
+        "LOG_LEVEL": (env("LOG_LEVEL") or "INFO").upper(),
+        "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "METRICS_PUBLIC": flag("METRICS_PUBLIC"),
+        "CACHE_SIZE": int(env("CACHE_SIZE") or 512),
+        "FORECAST_ENGINE": env("FORECAST_ENGINE"),
+        "PREWARM_FORECASTS": flag("PREWARM_FORECASTS"),
+        "PRELOAD_MODEL": flag("PRELOAD_MODEL"),
+        "METRICS_DIR": env("METRICS_DIR"),
+        "WARD_FORECAST_BUDGET_S": float(env("WARD_FORECAST_BUDGET_S") or 10),
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    }

@@ -1,0 +1,242 @@
+"""Request and response bodies (pydantic v2); they also generate the OpenAPI schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+
+from app.codes import CODES
+from twin.drugs import DRUG_NAMES
+
+CodeName = Literal[tuple(CODES)]  # type: ignore[valid-type]
+#: the forecaster's horizon limit, hours
+MAX_HORIZON_H = 72
+DRUGS: tuple[str, ...] = tuple(DRUG_NAMES)
+Drug = Literal[DRUGS]  # type: ignore[valid-type]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a timezone, e.g. 2026-01-31T08:00:00Z")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+#: a response's date-time: ISO 8601 as ``datetime.isoformat`` writes it (``+00:00``)
+Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
+                                                when_used="json"),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class Strict(BaseModel):
+    """Base of request bodies: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Glucose = (Annotated[float, Field(ge=2.0, le=30.0, description="fixed glucose, mmol/L")]
+           | Literal["normal", "diabetic"])
+
+
+class PatientIn(Strict):
+    """A new patient: covariates only, never names or birth dates."""
+
+    age: float = Field(ge=18, le=110, description="age, years")
+    renal_function: Literal["normal", "impaired"] = "normal"
+    glucose: Glucose = "normal"
+    infected: bool = False
+    infection_onset: AwareDatetime | None = None
+    external_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+                                    description="optional pseudonym from the caller's system")
+
+
+class PatientPatch(Strict):
+    """Fields to change; absent fields stay as they are."""
+
+    age: float | None = Field(default=None, ge=18, le=110)
+    renal_function: Literal["normal", "impaired"] | None = None
+    glucose: Glucose | None = None
+    infected: bool | None = None
+    infection_onset: AwareDatetime | None = None
+    external_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class RegimenIn(Strict):
+    """A dosing regimen in wall-clock time."""
+
+    drug: Drug = "benazepril"
+    dose_mg: float = Field(ge=0, le=80, description="dose per intake, mg (0 = untreated)")
+    interval_h: float = Field(default=24, ge=4, le=168, description="dosing interval, h")
+    start: AwareDatetime
+    stop: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _stop_after_start(self) -> RegimenIn:
+        if self.stop is not None and self.stop <= self.start:
+            raise ValueError("stop: must be after start")
+        return self
+
+
+class RegimenOut(BaseModel):
+    drug: str
+    dose_mg: float
+    interval_h: float
+    start: Timestamp
+    stop: Timestamp | None
+
+
+class PatientOut(BaseModel):
+    id: str
+    age: float
+    renal_function: str
+    glucose: float | str
+    infected: bool
+    infection_onset: Timestamp | None
+    external_id: str | None
+    version: int = Field(description="data version; changes with every write")
+    regimen: RegimenOut | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    next: str | None = Field(description="URL of the next page, or null")
+
+
+class PatientPage(Page):
+    items: list[PatientOut]
+
+
+class ObservationIn(Strict):
+    """One measurement; ``code`` is a twin endpoint name, ``unit`` its UCUM code."""
+
+    time: AwareDatetime
+    code: CodeName
+    value: float
+    unit: str = Field(min_length=1, max_length=16)
+    source: str = Field(default="api", min_length=1, max_length=64)
+
+
+class ObservationBatch(Strict):
+    observations: list[ObservationIn] = Field(min_length=1, max_length=1000)
+
+
+class ObservationOut(BaseModel):
+    id: int
+    time: Timestamp
+    code: str
+    value: float
+    unit: str
+    source: str
+
+
+class ObservationPage(Page):
+    items: list[ObservationOut]
+
+
+class Recorded(BaseModel):
+    recorded: int
+    patient_version: int
+    items: list[ObservationOut]
+
+
+class EndpointSeries(BaseModel):
+    unit: str
+    times: list[Timestamp]
+    times_h: list[float]
+    median: list[float]
+    lower: list[float]
+    upper: list[float]
+
+
+class ForecastOut(BaseModel):
+    patient_id: str | None
+    model_version: str
+    engine: str
+    coverage: float
+    horizon_h: float
+    origin: Timestamp = Field(description="wall-clock time of twin hour 0")
+    now: Timestamp = Field(description="forecast issued at (last data point or this hour)")
+    endpoints: dict[str, EndpointSeries]
+
+
+class ScenarioRequest(Strict):
+    regimen: RegimenIn
+    horizon_h: float = Field(default=72, ge=1, le=MAX_HORIZON_H)
+    coverage: float = Field(default=0.9, ge=0.5, le=0.99)
+
+
+class ScenarioSummary(BaseModel):
+    sbp_mmhg_end: float
+    dbp_mmhg_end: float
+    sbp_mmhg_mean: float
+
+
+class ScenarioOut(BaseModel):
+    current: ForecastOut
+    proposed: ForecastOut
+    summary: dict[str, ScenarioSummary]
+
+
+class TwinRegimen(Strict):
+    """A regimen in twin hours (stateless simulation)."""
+
+    drug: Drug = "benazepril"
+    dose_mg: float = Field(default=0, ge=0, le=80)
+    interval_h: float = Field(default=24, ge=4, le=168)
+    start_h: float = Field(default=0, ge=0, le=2000)
+    stop_h: float | None = Field(default=None, ge=0, le=2000)
+    missed_doses: list[Annotated[int, Field(ge=0, le=1000)]] = Field(default=[], max_length=100)
+
+
+class TwinScenario(Strict):
+    age_years: float = Field(default=50, ge=18, le=110)
+    renal_function: Literal["normal", "impaired"] = "normal"
+    glucose: Glucose = 5.0
+    infected: bool = False
+    infection_onset_h: float = Field(default=0, ge=0, le=2000)
+    regimen: TwinRegimen = TwinRegimen()
+
+
+class SimulateRequest(Strict):
+    scenario: TwinScenario = TwinScenario()
+    horizon_h: float = Field(default=72, gt=0, le=168)
+    step_h: float = Field(default=1.0, ge=0.25, le=24)
+
+
+class SimulationOut(BaseModel):
+    times_h: list[float]
+    endpoints: dict[str, dict[str, str | list[float]]] = Field(
+        description="name -> {unit, values}")
+
+
+class ModelOut(BaseModel):
+    model_version: str
+    engines: list[str]
+    default_engine: str
+    metrics: dict
+    model_uri: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``errors`` names each offending field."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None

@@ -1,0 +1,185 @@
+"""Patients, their observations and regimens: validated writes, paged reads.
+
+Functions take validated pydantic inputs, raise ``ApiError`` (4xx, naming the field) on bad
+input, write nothing unless everything is valid, and commit themselves. Every write sends
+``signals.patient_changed``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import selectinload
+
+from app import codes, db, signals
+from app.errors import ApiError, field_error
+from app.models import Observation, Patient, Regimen, utcnow
+from app.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn
+from app.services.timeline import check_regimen_start
+
+#: an observation may be this far in the future (clock skew) before it is rejected
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _changed(patient_id: str) -> None:
+    signals.patient_changed.send(current_app._get_current_object(), patient_id=patient_id)
+
+
+def _not_future(field: str, t: datetime | None) -> None:
+    if t is not None and t > utcnow() + CLOCK_SKEW:
+        raise field_error(field, f"is in the future ({t.isoformat()})")
+
+
+def _apply_covariates(p: Patient, data: dict[str, Any]) -> None:
+    if "age" in data and data["age"] is not None:
+        p.age_years = data["age"]
+    if "renal_function" in data and data["renal_function"] is not None:
+        p.renal_function = data["renal_function"]
+    if "glucose" in data and data["glucose"] is not None:
+        g = data["glucose"]
+        p.glucose_pattern = g if isinstance(g, str) else None
+        p.glucose_mmol_per_l = None if isinstance(g, str) else float(g)
+    if "infected" in data and data["infected"] is not None:
+        p.infected = data["infected"]
+    if "infection_onset" in data:
+        p.infection_onset = data["infection_onset"]
+    if "external_id" in data:
+        p.external_id = data["external_id"]
+
+
+def _external_id_free(s, external_id: str | None, patient_id: str | None = None) -> None:
+    if external_id is None:
+        return
+    other = s.scalar(select(Patient.id).where(Patient.external_id == external_id))
+    if other is not None and other != patient_id:
+        raise field_error("external_id", "already used by another patient", status=409)
+
+
+def _unknown(patient_id: str) -> ApiError:
+    return ApiError(404, "Not Found", f"patient {patient_id!r} does not exist",
+                    [{"field": "patient_id", "message": "unknown patient"}])
+
+
+def admit_patient(data: PatientIn) -> Patient:
+    """Store a new patient; returns it (with its new pseudonymous id)."""
+    _not_future("infection_onset", data.infection_onset)
+    s = db.session()
+    _external_id_free(s, data.external_id)
+    p = Patient(version=1, infected=False)
+    _apply_covariates(p, data.model_dump())
+    s.add(p)
+    s.commit()
+    return get_patient(p.id)
+
+
+def get_patient(patient_id: str) -> Patient:
+    """The patient with its regimens, or a 404 problem."""
+    p = db.session().scalar(select(Patient).options(selectinload(Patient.regimens))
+                            .where(Patient.id == patient_id))
+    if p is None:
+        raise _unknown(patient_id)
+    return p
+
+
+_VERSION_QUERY = select(Patient.version).where(Patient.id == bindparam("pid"))
+
+
+def patient_version(patient_id: str) -> int:
+    """The data version of a patient (one cheap query), or a 404 problem."""
+    with db.get_engine().connect() as conn:  # Core, not the ORM: this is the hot path
+        v = conn.execute(_VERSION_QUERY, {"pid": patient_id}).scalar()
+    if v is None:
+        raise _unknown(patient_id)
+    return v
+
+
+def _bump(s, patient_id: str) -> None:
+    s.execute(update(Patient).where(Patient.id == patient_id)
+              .values(version=Patient.version + 1, updated_at=utcnow()))
+
+
+def update_patient(patient_id: str, patch: PatientPatch) -> Patient:
+    """Change covariates of a patient."""
+    data = patch.model_dump(exclude_unset=True)
+    _not_future("infection_onset", data.get("infection_onset"))
+    p = get_patient(patient_id)
+    s = db.session()
+    _external_id_free(s, data.get("external_id"), patient_id)
+    _apply_covariates(p, data)
+    s.flush()
+    _bump(s, patient_id)
+    s.commit()
+    s.expire_all()
+    _changed(patient_id)
+    return get_patient(patient_id)
+
+
+def list_patients(limit: int, offset: int) -> tuple[list[Patient], int]:
+    """A page of patients (oldest first) and the total count."""
+    s = db.session()
+    total = s.scalar(select(func.count()).select_from(Patient))
+    rows = s.scalars(select(Patient).options(selectinload(Patient.regimens))
+                     .order_by(Patient.created_at, Patient.id).limit(limit).offset(offset)).all()
+    return list(rows), int(total or 0)
+
+
+def record_observations(patient_id: str, items: list[ObservationIn] | list[dict],
+                        paths: list[str] | None = None) -> tuple[list[Observation], int]:
+    """Validate every observation (unit, plausible value, not in the future), then store all."""
+    get_patient(patient_id)
+    rows = []
+    for i, item in enumerate(items):
+        obs = item if isinstance(item, ObservationIn) else ObservationIn.model_validate(
+            {k: v for k, v in item.items() if not k.startswith("_")})
+        path = paths[i] if paths else f"observations[{i}]"
+        problem = codes.check(obs.code, obs.value, obs.unit)
+        if problem:
+            part, message = problem
+            raise field_error(f"{path}.{part}", message)
+        _not_future(f"{path}.time", obs.time)
+        rows.append(Observation(patient_id=patient_id, time=obs.time, code=obs.code,
+                                value=obs.value, unit=codes.normalise_unit(obs.unit),
+                                source=obs.source))
+    s = db.session()
+    s.add_all(rows)
+    _bump(s, patient_id)
+    s.commit()
+    _changed(patient_id)
+    return rows, patient_version(patient_id)
+
+
+def list_observations(patient_id: str, since: datetime | None, until: datetime | None,
+                      limit: int | None = None, offset: int = 0,
+                      code: str | None = None) -> tuple[list[Observation], int]:
+    """The patient's observations in time order, filtered by [since, until] and code."""
+    get_patient(patient_id)
+    q = select(Observation).where(Observation.patient_id == patient_id)
+    if since is not None:
+        q = q.where(Observation.time >= since)
+    if until is not None:
+        q = q.where(Observation.time <= until)
+    if code is not None:
+        q = q.where(Observation.code == code)
+    s = db.session()
+    total = s.scalar(select(func.count()).select_from(q.subquery()))
+    q = q.order_by(Observation.time, Observation.id).offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return list(s.scalars(q).all()), int(total or 0)
+
+
+def set_regimen(patient_id: str, data: RegimenIn) -> Patient:
+    """Make ``data`` the patient's current regimen (earlier ones are kept as history)."""
+    get_patient(patient_id)
+    check_regimen_start(data)
+    s = db.session()
+    s.add(Regimen(patient_id=patient_id, drug=data.drug, dose_mg=data.dose_mg,
+                  interval_h=data.interval_h, start=data.start, stop=data.stop))
+    _bump(s, patient_id)
+    s.commit()
+    s.expire_all()
+    _changed(patient_id)
+    return get_patient(patient_id)

@@ -1,0 +1,67 @@
+"""``python -m twin evaluate --seed S --patients N --horizon-h 72 --json out.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m twin evaluate",
+        description="Evaluate every forecasting engine on a seeded virtual test cohort "
+                    "against its noise-free trajectories.",
+    )
+    p.add_argument("--seed", type=int, required=True, help="test cohort seed")
+    p.add_argument("--patients", type=int, default=200, help="test patients (>= 1)")
+    p.add_argument("--horizon-h", type=float, default=72.0, help="longest horizon, h (6-72)")
+    p.add_argument("--coverage", type=float, default=0.9, help="nominal coverage (0.5-0.99)")
+    p.add_argument("--json", type=Path, help="write the results here (JSON)")
+    p.add_argument("--model", help="bundle path or s3:// URI (default: MODEL_URI or "
+                                   "<repo>/instance/model; a small one is built if missing)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["evaluate"]:
+        argv = argv[1:]
+    args = parser().parse_args(argv)
+    if args.patients < 1:
+        parser().error(f"--patients: must be >= 1, got {args.patients}")
+    if not 6 <= args.horizon_h <= 72:
+        parser().error(f"--horizon-h: must be in [6, 72], got {args.horizon_h}")
+    if not 0.5 <= args.coverage <= 0.99:
+        parser().error(f"--coverage: must be in [0.5, 0.99], got {args.coverage}")
+    from twin.bundle import BundleError
+    from twin.forecast.defaults import default_model_uri, ensure_bundle
+    from twin.forecast.evaluate import evaluate
+    from twin.forecast.forecaster import load_forecaster
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    uri = args.model or default_model_uri()
+    try:
+        if args.model is None:
+            ensure_bundle(uri, log=log)
+        fc = load_forecaster(uri)
+    except BundleError as exc:
+        log(f"error: {exc}")
+        return 1
+    log(f"model {fc.version} from {uri}; engines {', '.join(fc.engines)}")
+    out = evaluate(fc, args.seed, args.patients, args.horizon_h, args.coverage, log)
+    text = json.dumps(out, indent=1, sort_keys=False)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text)
+        log(f"wrote {args.json}")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

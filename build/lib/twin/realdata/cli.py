@@ -1,0 +1,125 @@
+"""Real-data CLI verbs: ``fit`` (learn the state-space parameters + conformal tables on the
+train / calibration splits) and ``evaluate-real`` (score on the test split of a cohort).
+
+    python -m twin.realdata.cli fit --data data/eicu_demo/los --out twin/realdata/params.json
+    python -m twin.realdata.cli evaluate-real --data data/eicu_demo/los [--thin-h 4] [--json OUT]
+
+``register_cli(subparsers)`` adds both verbs to an existing argparse parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from twin.forecast.evaluate_real import (
+    BASELINES,
+    EVAL_ENDPOINTS,
+    conformal_table,
+    evaluate_real,
+    grid,
+    state_space_engine,
+)
+from twin.forecast.state_space import fit_endpoint
+from twin.realdata.loader import load_cohort
+
+PARAMS_PATH = Path(__file__).with_name("params.json")
+MODEL_VERSION = "state_space-1"
+
+
+def load_params(uri=None) -> dict:
+    path = Path(uri) if uri else PARAMS_PATH
+    return json.loads(path.read_text())
+
+
+def fit(data, out, iters=100, horizons=(1, 4, 12, 24), params_from=None) -> dict:
+    cohort = load_cohort(data)
+    train, cal = cohort.split("train"), cohort.split("calibration")
+    if params_from:   # keep the fitted state-space params, refit the conformal tables only
+        params = load_params(params_from)["params"]
+    else:
+        params = {ep: fit_endpoint(grid(train, ep), iters=iters).to_dict()
+                  for ep in EVAL_ENDPOINTS}
+    engines = {"state_space": state_space_engine(params), **BASELINES}
+    tables = {"none": conformal_table(cal, engines, horizons),
+              "4": conformal_table(cal, engines, horizons, thin_h=4)}
+    doc = {"model_version": MODEL_VERSION, "data": str(data),
+           "fitted_on": {"params": "train", "conformal": "calibration",
+                         "stays": {"train": len(train), "calibration": len(cal)}},
+           "params": params, "conformal": tables}
+    Path(out).write_text(json.dumps(doc, indent=1))
+    return doc
+
+
+def _horizons(s: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in s.split(",") if x.strip())
+
+
+def cmd_fit(args) -> int:
+    doc = fit(args.data, args.out, iters=args.iters, params_from=args.params_from)
+    print(json.dumps(doc["params"], indent=1))
+    return 0
+
+
+def cmd_evaluate_real(args) -> int:
+    doc = load_params(args.model)
+    cohort = load_cohort(args.data)
+    test = cohort if args.all_stays else cohort.split("test")
+    table = doc["conformal"].get(str(int(args.thin_h)) if args.thin_h else "none")
+    out = evaluate_real(test, state_space_engine(doc["params"]), _horizons(args.horizons),
+                        args.every_h, args.min_history_h, args.thin_h, table=table,
+                        model_version=doc["model_version"], mondrian=args.mondrian)
+    out["split"] = "all" if args.all_stays else "test"
+    text = json.dumps(out, indent=1)
+    if args.json:
+        Path(args.json).write_text(text)
+    _summary(out)
+    return 0
+
+
+def _summary(out):
+    res = out["results"]
+    for ep in EVAL_ENDPOINTS:
+        for h in map(str, out["horizons"]):
+            best = min(res[b][ep][h]["mae"] for b in BASELINES)
+            r = res["state_space"][ep][h]
+            c = r["coverage"]
+            print(f"{ep:9s} {h:>3s}h n={r['n']:5d} MAE {r['mae']:6.2f} best-baseline {best:6.2f} "
+                  f"ratio {r['mae'] / best:5.3f} cov80 {c['0.8']:.3f} cov90 {c['0.9']:.3f} "
+                  f"cov95 {c['0.95']:.3f} width90 {r['width']['0.9']:.1f}")
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("evaluate-real", help="score the forecaster on a real cohort")
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", default=None, help="params JSON (default: the shipped one)")
+    p.add_argument("--horizons", default="1,4,12,24")
+    p.add_argument("--every-h", type=int, default=6)
+    p.add_argument("--min-history-h", type=int, default=6)
+    p.add_argument("--thin-h", type=float, default=None)
+    p.add_argument("--json", default=None)
+    p.add_argument("--mondrian", action="store_true",
+                   help="conformal quantile per age band (default: one pooled quantile)")
+    p.add_argument("--all-stays", action="store_true",
+                   help="score every stay (default: the test split only)")
+    p.set_defaults(func=cmd_evaluate_real)
+    f = subparsers.add_parser("fit", help="fit state-space params + conformal tables")
+    f.add_argument("--data", required=True)
+    f.add_argument("--out", default=str(PARAMS_PATH))
+    f.add_argument("--iters", type=int, default=100)
+    f.add_argument("--params-from", default=None,
+                   help="reuse the state-space params of this JSON; refit conformal tables only")
+    f.set_defaults(func=cmd_fit)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m twin.realdata.cli")
+    register_cli(parser.add_subparsers(dest="verb", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
