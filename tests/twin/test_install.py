@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,10 @@ def test_twin_installs_alone_and_simulates(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(ROOT)],
+    src = tmp_path / "src"  # a copy: the build leaves build/ beside the sources
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "instance", "build", "*.egg-info", "__pycache__", "data", "tests"))
+    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(src)],
                    check=True, timeout=600, cwd=tmp_path)
     site = tmp_path / "core-deps"
     _link_site(site)

@@ -1,5 +1,0 @@
-"""REST API v1: JSON and FHIR R4, problem+json errors, OpenAPI 3.1."""
-
-from app.api.routes import bp
-
-__all__ = ["bp"]
