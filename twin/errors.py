@@ -7,7 +7,7 @@ parsing text; ``str(exc)`` is ``"field: message"``.
 from __future__ import annotations
 
 
-class TwinError(ValueError):
+class TwinError(Exception):
     """Base of the twin's errors: ``field`` (e.g. ``"age_years"``) and ``message``."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -8,6 +8,7 @@ import torch
 
 import twin
 from twin import ENDPOINTS, PATIENT_PARAMETERS, Regimen, Scenario, simulate
+from twin.errors import TwinError
 
 STANDARD = ["angI_pg_per_ml", "angII_pg_per_ml", "renin_pg_per_ml", "pra_ng_per_ml_per_h",
             "ang17_pg_per_ml", "diacid_ng_per_ml", "ace_inhibition_pct", "sbp_mmhg", "dbp_mmhg",
@@ -79,7 +80,7 @@ def test_waveform_matches_the_twin_pressures():
     assert w["sbp_mmhg"] == pytest.approx(155.0, abs=3.0)
     assert w["dbp_mmhg"] == pytest.approx(100.0, abs=3.0)
     assert w["hr_bpm"] == pytest.approx(60.0)
-    with pytest.raises(ValueError, match="beats"):
+    with pytest.raises(TwinError, match="beats"):
         twin.waveform(scen, at_h=0.0, beats=0)
 
 
@@ -91,7 +92,7 @@ def test_pressure_waveform_matches_given_pressures():
     assert w["time_s"][-1] == pytest.approx(3 * 60.0 / 74.0, abs=0.02)
     for args, match in (((90.0, 95.0, 70.0), "sbp_mmhg"), ((120.0, 80.0, 400.0), "hr_bpm"),
                         ((900.0, 80.0, 70.0), "sbp_mmhg")):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(TwinError, match=match):
             twin.pressure_waveform(*args)
 
 
@@ -106,5 +107,5 @@ def test_pressure_waveform_matches_given_pressures():
 ])
 def test_simulate_rejects_bad_input(kwargs, match):
     args = {"scenarios": Scenario(), "times_h": [0.0, 1.0], **kwargs}
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(TwinError, match=match):
         simulate(args.pop("scenarios"), args.pop("times_h"), **args)

@@ -46,7 +46,7 @@ def test_bad_regimen_names_the_field(kwargs, message):
     with pytest.raises(ScenarioError) as err:
         Regimen(**kwargs)
     assert message in str(err.value)
-    assert isinstance(err.value, ValueError)
+    assert err.value.field in message and err.value.message in str(err.value)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), BAD_SCENARIOS)

@@ -7,6 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from twin.bundle import BundleError
+from twin.forecast.defaults import default_model_uri, ensure_bundle
+from twin.forecast.evaluate import evaluate
+from twin.forecast.forecaster import load_forecaster
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -35,10 +40,6 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"--horizon-h: must be in [6, 72], got {args.horizon_h}")
     if not 0.5 <= args.coverage <= 0.99:
         parser().error(f"--coverage: must be in [0.5, 0.99], got {args.coverage}")
-    from twin.bundle import BundleError
-    from twin.forecast.defaults import default_model_uri, ensure_bundle
-    from twin.forecast.evaluate import evaluate
-    from twin.forecast.forecaster import load_forecaster
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

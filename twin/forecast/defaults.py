@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from twin.bundle import BundleError
+from twin.forecast.forecaster import load_forecaster
 from twin.forecast.graph import GraphConfig
 from twin.forecast.published import PublishedConfig
-from twin.forecast.training import TrainConfig
+from twin.forecast.training import TrainConfig, build_forecaster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,9 +29,6 @@ def default_model_uri() -> str:
 
 def ensure_bundle(uri: str, cfg: TrainConfig = SMALL, log: Any = print) -> bool:
     """Build and write a bundle at ``uri`` unless a loadable one is there; True if built."""
-    from twin.bundle import BundleError
-    from twin.forecast.forecaster import load_forecaster
-    from twin.forecast.training import build_forecaster
 
     try:
         fc = load_forecaster(uri)

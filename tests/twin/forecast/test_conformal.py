@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from twin.errors import TwinError
 from twin.forecast.conformal import ConformalTable
 
 LEADS = np.array([0.0, 24.0, 72.0])
@@ -43,7 +44,7 @@ def test_finite_sample_rank_and_interpolation():
     assert table.quantile(0.5)[0, 0] == 5.0  # ceil(10 * 0.5) = 5th
     t2 = ConformalTable.fit(LEADS, r * np.array([1.0, 2.0, 3.0]))
     assert t2.half_width(np.array([12.0]), 0.5)[0, 0] == pytest.approx(7.5)  # 5 -> 10 at 24 h
-    with pytest.raises(ValueError, match="coverage"):
+    with pytest.raises(TwinError, match="coverage"):
         table.quantile(0.999)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from tests.twin.forecast.helpers import scenario, tiny_forecaster
 from twin import ENDPOINTS, Observation, ObservationError
+from twin.errors import TwinError
 from twin.forecast.observations import validate_observations
 
 GOOD = [Observation(0.0, "sbp_mmhg", 150.0), Observation(4.0, "sbp_mmhg", 148.0)]
@@ -51,13 +52,13 @@ def test_forecast_refuses_bad_inputs(forecaster):
         forecaster.forecast(s, [], now_h=10.0)
     with pytest.raises(ObservationError, match="future"):
         forecaster.forecast(s, GOOD, now_h=2.0)
-    with pytest.raises(ValueError, match="coverage"):
+    with pytest.raises(TwinError, match="coverage"):
         forecaster.forecast(s, GOOD, now_h=10.0, coverage=1.5)
-    with pytest.raises(ValueError, match="horizon_h"):
+    with pytest.raises(TwinError, match="horizon_h"):
         forecaster.forecast(s, GOOD, now_h=10.0, horizon_h=500)
-    with pytest.raises(ValueError, match="engine"):
+    with pytest.raises(TwinError, match="engine"):
         forecaster.forecast(s, GOOD, now_h=10.0, engine="crystal_ball")
-    with pytest.raises(ValueError, match="step_h"):
+    with pytest.raises(TwinError, match="step_h"):
         forecaster.forecast(s, GOOD, now_h=10.0, step_h=0)
 
 
