@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build a small smoke-test model bundle quickly: for container checks, never for patients.
 
-Only the engines that need no training (persistence, population twin), calibrated on a small
+Only the engines that need no training (persistence, population and hybrid twins), on a small
 virtual cohort: about 2 CPU-minutes instead of the default bundle's many. The bundle has the
 same format as scripts/train_model.py's, so the service loads and serves it the same way.
 
@@ -18,7 +18,7 @@ import torch
 
 from twin.forecast.training import TrainConfig, build_forecaster
 
-ENGINES = ("persistence", "population_twin")
+ENGINES = ("persistence", "population_twin", "hybrid_twin")
 
 
 def main(argv: list[str] | None = None) -> int:

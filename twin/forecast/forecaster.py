@@ -24,7 +24,8 @@ from twin.forecast.registry import ENGINES
 from twin.forecast.result import EndpointForecast, Forecast
 from twin.version import __version__
 
-ENGINE_ORDER = ("persistence", "population_twin", "personalised_twin", "graph", "published_gat")
+ENGINE_ORDER = ("persistence", "population_twin", "personalised_twin", "hybrid_twin", "graph",
+                "published_gat")
 #: engine predictions kept per Forecaster (a personalised fit costs ~0.5 s; an entry ~13 kB)
 MEMO_SIZE = 256
 
@@ -148,8 +149,11 @@ class Forecaster:
         return Forecast(eng.name, self.version, coverage, now_h, eps)
 
     def clear_memo(self) -> None:
-        """Forget the memoised engine predictions (benchmarks time the engines themselves)."""
+        """Forget the memoised engine predictions and any engine's own cache (``clear_cache``,
+        e.g. the hybrid twin's simulations): benchmarks time the engines themselves."""
         self._memo.clear()
+        for eng in self._engines.values():
+            getattr(eng, "clear_cache", lambda: None)()
 
     def predict(self, eng: Engine, case: Case) -> tuple[np.ndarray, np.ndarray | None]:
         """The engine's model-scale prediction and spread ``[E, L]`` on LEAD_H for one case,

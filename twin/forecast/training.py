@@ -19,12 +19,16 @@ from twin.forecast.engines import LEAD_H, Engine, Persistence
 from twin.forecast.features import Normaliser
 from twin.forecast.forecaster import Forecaster
 from twin.forecast.graph import GraphConfig, train_graph
+from twin.forecast.hybrid_engine import HybridTwin, hybrid_table
 from twin.forecast.metrics import score
 from twin.forecast.published import PublishedConfig, train_published
 from twin.forecast.twin_engines import PersonalisedTwin, PopulationTwin
+from twin.forecast.vitals_model import VitalsModel
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-TWIN_ENGINES = ("population_twin", "personalised_twin")
+TWIN_ENGINES = ("population_twin", "personalised_twin", "hybrid_twin")
+#: the default engine when built: the one measured on real patients (docs/realdata.md)
+REAL_DATA_DEFAULT = "hybrid_twin"
 
 
 @dataclass(frozen=True)
@@ -93,9 +97,11 @@ def choose_default(results: dict[str, Any]) -> str:
 
 def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
                      engines: tuple[str, ...] = ("persistence", "population_twin",
-                                                 "personalised_twin", "graph", "published_gat"),
+                                                 "personalised_twin", "hybrid_twin", "graph",
+                                                 "published_gat"),
                      ) -> tuple[Forecaster, dict[str, float]]:
-    """Train everything; returns the Forecaster and stage timings (s)."""
+    """Train everything; returns the Forecaster and stage timings (s). The default engine is
+    ``hybrid_twin`` when built, else the best on the simulated cohort (``choose_default``)."""
     say = progress or (lambda *_: None)
     torch.manual_seed(cfg.seed)
     timings: dict[str, float] = {}
@@ -115,6 +121,8 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
         built["population_twin"] = PopulationTwin(prior)
     if "personalised_twin" in engines:
         built["personalised_twin"] = PersonalisedTwin(prior, cfg.calibrate_iters)
+    if "hybrid_twin" in engines:
+        built["hybrid_twin"] = HybridTwin(prior, VitalsModel.load())
     if "graph" in engines:
         t = time.perf_counter()
         cases, truth = multi_origin(train, cfg.origins_per_patient, cfg.seed)
@@ -140,7 +148,10 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
                      else cfg.conformal_origins)
         pred, scale = predict_in_steps(eng, many_cases[:k],
                                        lambda d, n, e=name: say(f"conformal {e}", d, n))
-        tables[name] = residual_table(name, pred, many_truth[:k], scale)
+        if isinstance(eng, HybridTwin):  # vitals: the real-data scores; others: simulated
+            tables[name] = hybrid_table(eng.vitals, pred - many_truth[:k])
+        else:
+            tables[name] = residual_table(name, pred, many_truth[:k], scale)
         if dev is None:  # point errors on the calibration cohort (coverage there is in-sample)
             sc = None if scale is None else scale[:n_cal]
             results[name] = score(pred[:n_cal], many_truth[:n_cal], tables[name], cfg.coverage,
@@ -149,12 +160,14 @@ def build_forecaster(cfg: TrainConfig, progress: Progress | None = None,
             p, sc = eng.predict_with_scale(dev.cases())
             results[name] = score(p, dev.truth_at_leads(), tables[name], cfg.coverage, scale=sc)
         timings[f"{name}_conformal_and_dev_s"] = time.perf_counter() - t
-    default = choose_default(results)
+    simulated_best = choose_default(results)
+    default = REAL_DATA_DEFAULT if REAL_DATA_DEFAULT in built else simulated_best
     timings["total_s"] = time.perf_counter() - t0
     version = f"fc-{datetime.now(UTC):%Y%m%d%H%M%S}-s{cfg.seed}"
     metrics = {"dev_cohort": {"seed": cfg.seed, "patients": cfg.n_dev or cfg.n_calibration,
                               "role": "dev" if cfg.n_dev else "calibration",
                               "coverage": cfg.coverage, "default_engine": default,
+                              "best_on_simulated": simulated_best,
                               "results": results},
                "timings_s": timings}
     config = {"train": _jsonable(asdict(cfg)), "normaliser": norm.to_dict(),
