@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -59,8 +59,8 @@ TWIN_RTOL = 2e-2
 SIM_CACHE_SIZE = 256
 #: the shipped real-data tables hold the 0.8 / 0.9 / 0.95 quantiles (``VitalsModel.scores``)
 THREE_POINT_LEVELS = np.array([0.8, 0.9, 0.95])
-#: per simulation run: (hours simulated, solver steps), a deterministic cost measure
-SIMULATION_COST: list[tuple[float, int]] = []
+#: the latest simulation runs: (hours simulated, solver steps), a deterministic cost measure
+SIMULATION_COST: deque[tuple[float, int]] = deque(maxlen=64)
 
 
 def window_start(now_h: float, window_h: float = WINDOW_H) -> float:
@@ -236,7 +236,9 @@ def hybrid_table(vitals: VitalsModel, residuals: np.ndarray,
     """The hybrid twin's ConformalTable on ``lead_h``: vitals rows from the real-data normalised
     scores (``VitalsModel.scores``; leads outside its grid take the nearest lead's scores),
     the others from the simulated-calibration ``residuals [n, E, L]`` (model scale, not
-    normalised). Every row is resampled to the largest n (``resample_scores``)."""
+    normalised). Every row is resampled to the largest n (``resample_scores``). One table for
+    any sampling: the real-data sparse (4-hourly) normalised scores are within 0-9 % of the
+    full-sampling ones (HR at 1 h the most; the SD already widens with fewer readings)."""
     r = np.sort(np.abs(np.moveaxis(np.asarray(residuals, dtype=np.float64), 0, -1)), axis=-1)
     rows = {i: (r[i], score_levels(r.shape[-1])) for i in range(len(NAMES))}  # [L, m] each
     vital = [ep for ep in vitals.endpoints if ep in INDEX]
