@@ -105,17 +105,27 @@ def _pairs(cohort, Y_full, horizons, every_h, min_history_h):
     return out, skipped
 
 
-def _quantiles(s, levels):
+#: Levels of the stored score grid (k / 200, k = 1..199): any coverage can be asked later.
+GRID_LEVELS = tuple(k / 200 for k in range(1, 200))
+
+
+def _quantiles(s, levels, grid: bool = False):
     s = np.sort(s)
     n = len(s)
-    return {str(a): float(s[min(n - 1, int(np.ceil((n + 1) * a)) - 1)]) if n else float("nan")
-            for a in levels}
+
+    def q(a):
+        return float(s[min(n - 1, int(np.ceil((n + 1) * a)) - 1)]) if n else float("nan")
+    out = {str(a): q(a) for a in levels}
+    if grid:
+        out["grid"] = [round(q(a), 5) for a in GRID_LEVELS]
+    return out
 
 
 def conformal_table(cohort, engines, horizons=(1, 4, 12, 24), every_h=1, min_history_h=1,
-                    thin_h=None, endpoints=EVAL_ENDPOINTS, levels=LEVELS):
+                    thin_h=None, endpoints=EVAL_ENDPOINTS, levels=LEVELS, grid_engines=()):
     """Split conformal quantiles of |y - mu| / scale, per engine, endpoint and horizon.
-    Origins every hour on the calibration cohort (more scores; exchangeable by patient)."""
+    Origins every hour on the calibration cohort (more scores; exchangeable by patient).
+    The engines named in ``grid_engines`` also store the score quantile grid (GRID_LEVELS)."""
     table = {name: {} for name in engines}
     for ep in endpoints:
         Y = grid(cohort, ep, pad=max(horizons))
@@ -128,7 +138,7 @@ def conformal_table(cohort, engines, horizons=(1, 4, 12, 24), every_h=1, min_his
                 h = horizons[j]
                 s = np.abs(Y[ii, tt + h] - mu[ii, tt, j]) / sc[ii, tt, j]
                 fin = np.isfinite(s)
-                entry = _quantiles(s[fin], levels)
+                entry = _quantiles(s[fin], levels, grid=name in grid_engines)
                 bands = np.array([st.age_band for st in cohort.stays])[ii][fin]
                 entry["by_age"] = {b: _quantiles(s[fin][bands == b], levels)
                                    for b in ("<50", "50-69", ">=70")}

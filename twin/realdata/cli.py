@@ -22,11 +22,14 @@ from twin.forecast.evaluate_real import (
     grid,
     state_space_engine,
 )
+from twin.forecast.residual import TRAIN_HORIZONS
+from twin.forecast.residual_engine import fit_residual, residual_engine
 from twin.forecast.state_space import fit_endpoint
 from twin.realdata.loader import load_cohort
 
 PARAMS_PATH = Path(__file__).with_name("params.json")
-MODEL_VERSION = "state_space-1"
+MODEL_VERSION = "vitals-2"
+ENGINE = "vitals_model"   # state space + residual networks
 
 
 def load_params(uri=None) -> dict:
@@ -34,22 +37,32 @@ def load_params(uri=None) -> dict:
     return json.loads(path.read_text())
 
 
-def fit(data, out, iters=100, horizons=(1, 4, 12, 24), params_from=None) -> dict:
+def fit(data, out, iters=100, horizons=TRAIN_HORIZONS, params_from=None, epochs=10,
+        log=print) -> dict:
+    """Fit on ``data``: state-space parameters and residual networks on the train split,
+    conformal tables (complete and 4-hourly history) on the calibration split."""
     cohort = load_cohort(data)
     train, cal = cohort.split("train"), cohort.split("calibration")
-    if params_from:   # keep the fitted state-space params, refit the conformal tables only
+    if params_from:   # keep the fitted state-space params, refit the rest
         params = load_params(params_from)["params"]
     else:
         params = {ep: fit_endpoint(grid(train, ep), iters=iters).to_dict()
                   for ep in EVAL_ENDPOINTS}
-    engines = {"state_space": state_space_engine(params), **BASELINES}
-    tables = {"none": conformal_table(cal, engines, horizons),
-              "4": conformal_table(cal, engines, horizons, thin_h=4)}
-    doc = {"model_version": MODEL_VERSION, "data": str(data),
-           "fitted_on": {"params": "train", "conformal": "calibration",
+    log("state space fitted; training the residual networks")
+    residual = fit_residual(train, params, epochs=epochs, log=log)
+    doc = {"model_version": MODEL_VERSION, "engine": ENGINE, "params": params,
+           "residual": residual}
+    tables = {}
+    for key, thin_h in (("none", None), ("4", 4)):
+        engines = {ENGINE: residual_engine(doc, cal, thin_h),
+                   "state_space": state_space_engine(params), **BASELINES}
+        tables[key] = conformal_table(cal, engines, horizons, thin_h=thin_h,
+                                      grid_engines=(ENGINE,))
+    doc = {"model_version": MODEL_VERSION, "engine": ENGINE, "data": str(data),
+           "fitted_on": {"params": "train", "residual": "train", "conformal": "calibration",
                          "stays": {"train": len(train), "calibration": len(cal)}},
-           "params": params, "conformal": tables}
-    Path(out).write_text(json.dumps(doc, indent=1))
+           "params": params, "residual": residual, "conformal": tables}
+    Path(out).write_text(json.dumps(doc))
     return doc
 
 
@@ -58,7 +71,8 @@ def _horizons(s: str) -> tuple[int, ...]:
 
 
 def cmd_fit(args) -> int:
-    doc = fit(args.data, args.out, iters=args.iters, params_from=args.params_from)
+    doc = fit(args.data, args.out, iters=args.iters, params_from=args.params_from,
+              epochs=args.epochs)
     print(json.dumps(doc["params"], indent=1))
     return 0
 
@@ -68,8 +82,13 @@ def cmd_evaluate_real(args) -> int:
     cohort = load_cohort(args.data)
     test = cohort if args.all_stays else cohort.split("test")
     table = doc["conformal"].get(str(int(args.thin_h)) if args.thin_h else "none")
-    out = evaluate_real(test, state_space_engine(doc["params"]), _horizons(args.horizons),
+    engine = doc.get("engine", "state_space")
+    extra = {"state_space": state_space_engine(doc["params"])}
+    main = (residual_engine(doc, test, args.thin_h) if "residual" in doc
+            else extra.pop("state_space"))
+    out = evaluate_real(test, main, _horizons(args.horizons),
                         args.every_h, args.min_history_h, args.thin_h, table=table,
+                        engines=extra, default_engine=engine,
                         model_version=doc["model_version"], mondrian=args.mondrian)
     out["split"] = "all" if args.all_stays else "test"
     text = json.dumps(out, indent=1)
@@ -84,7 +103,7 @@ def _summary(out):
     for ep in EVAL_ENDPOINTS:
         for h in map(str, out["horizons"]):
             best = min(res[b][ep][h]["mae"] for b in BASELINES)
-            r = res["state_space"][ep][h]
+            r = res[out["default_engine"]][ep][h]
             c = r["coverage"]
             print(f"{ep:9s} {h:>3s}h n={r['n']:5d} MAE {r['mae']:6.2f} best-baseline {best:6.2f} "
                   f"ratio {r['mae'] / best:5.3f} cov80 {c['0.8']:.3f} cov90 {c['0.9']:.3f} "
@@ -109,8 +128,9 @@ def register_cli(subparsers) -> None:
     f.add_argument("--data", required=True)
     f.add_argument("--out", default=str(PARAMS_PATH))
     f.add_argument("--iters", type=int, default=100)
+    f.add_argument("--epochs", type=int, default=10, help="residual network epochs")
     f.add_argument("--params-from", default=None,
-                   help="reuse the state-space params of this JSON; refit conformal tables only")
+                   help="reuse the state-space params of this JSON; refit the rest")
     f.set_defaults(func=cmd_fit)
 
 

@@ -1,0 +1,117 @@
+"""The state space + residual network on a whole cohort: training on the train split and the
+grid engine that ``twin.forecast.evaluate_real`` scores (``engine(endpoint, Y, horizons)``).
+
+A cohort's readings go on an hourly grid per endpoint (``cohort_grids``); the history may be
+thinned (``thin_h``) exactly as the evaluation thins it, targets never are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.forecast.evaluate_real import thin
+from twin.forecast.residual import (
+    AUX,
+    TRAIN_HORIZONS,
+    VITALS,
+    Summaries,
+    features,
+    grid_summaries,
+    net_from_state,
+    net_state,
+    predict_net,
+    train_net,
+)
+from twin.forecast.state_space import SSParams, filter_grid
+from twin.realdata.loader import Cohort
+
+GRID_ENDPOINTS = VITALS + tuple(e for e, _, _ in AUX)
+
+
+def _grid(cohort: Cohort, endpoint: str, T: int) -> np.ndarray:
+    Y = np.full((len(cohort.stays), T), np.nan)
+    for i, s in enumerate(cohort.stays):
+        t = s.times.get(endpoint, np.empty(0))
+        if len(t):
+            Y[i, np.round(t).astype(int)] = s.values[endpoint]
+    return Y
+
+
+class CohortGrids:
+    """Hourly grids, summaries and static covariates of one cohort (history thinned)."""
+
+    def __init__(self, cohort: Cohort, pad: int, thin_h: float | None = None) -> None:
+        self.T = int(max((s.end_h for s in cohort.stays), default=0)) + 1 + pad
+        self.full = {e: _grid(cohort, e, self.T) for e in GRID_ENDPOINTS}
+        self.hist = {e: thin(y, thin_h) for e, y in self.full.items()}
+        self.summ: dict[str, Summaries] = {e: grid_summaries(y) for e, y in self.hist.items()}
+        self.age = np.array([s.age for s in cohort.stays], dtype=np.float64)
+        self.male = np.array([s.sex == "Male" for s in cohort.stays], dtype=np.float64)
+
+    def state_space(self, params: dict[str, SSParams], horizons) -> dict:
+        return {e: filter_grid(self.hist[e], params[e], horizons) for e in VITALS}
+
+    def X(self, target: str, j: int, h: float, ss: dict, ii: np.ndarray, tt: np.ndarray):
+        mu = {e: ss[e][0][ii, tt, j] for e in VITALS}
+        return features(target, np.full(len(ii), float(h)), mu, ss[target][1][ii, tt, j],
+                        self.summ, (ii, tt), tt.astype(float), self.age[ii], self.male[ii])
+
+
+def _training_rows(g: CohortGrids, target: str, ss: dict, horizons, rng, per_h: int):
+    Xs, rs = [], []
+    seen = g.summ[target].count > 0
+    for j, h in enumerate(horizons):
+        ii, tt = np.nonzero(seen[:, : g.T - h] & np.isfinite(g.full[target][:, h:]))
+        if len(ii) > per_h:
+            pick = rng.choice(len(ii), per_h, replace=False)
+            ii, tt = ii[pick], tt[pick]
+        Xs.append(g.X(target, j, h, ss, ii, tt))
+        rs.append(g.full[target][ii, tt + h] - ss[target][0][ii, tt, j])
+    return np.concatenate(Xs), np.concatenate(rs)
+
+
+def fit_residual(train: Cohort, params: dict[str, dict], *, epochs: int = 10,
+                 rows_per_horizon: int = 20000, seed: int = 0, log=None) -> dict[str, dict]:
+    """Train one ResidualNet per vital sign on the train cohort: origins every hour, every
+    horizon of TRAIN_HORIZONS, history both complete and thinned to one reading per 4 h
+    (ward-like); at most ``rows_per_horizon`` origins per horizon and sampling. Returns
+    ``{endpoint: weights}`` (JSON-able)."""
+    rng = np.random.default_rng(seed)
+    sp = {e: SSParams(**params[e]) for e in VITALS}
+    grids = [CohortGrids(train, max(TRAIN_HORIZONS), thin_h) for thin_h in (None, 4)]
+    sss = [g.state_space(sp, TRAIN_HORIZONS) for g in grids]
+    out = {}
+    for target in VITALS:
+        parts = [_training_rows(g, target, ss, TRAIN_HORIZONS, rng, rows_per_horizon)
+                 for g, ss in zip(grids, sss, strict=True)]
+        X = np.concatenate([p[0] for p in parts])
+        r = np.concatenate([p[1] for p in parts])
+        if log:
+            log(f"{target}: {len(r)} training rows")
+        out[target] = net_state(train_net(X, r, epochs=epochs, seed=seed, log=log))
+    return out
+
+
+def residual_engine(doc: dict, cohort: Cohort, thin_h: float | None):
+    """The grid engine ``engine(endpoint, Y, horizons) -> (mu, scale)`` of the state space +
+    residual networks of ``doc`` (a params document) on ``cohort`` with history thinned as
+    ``thin_h``. ``Y`` is the evaluation's own (thinned) grid of the endpoint, used to check
+    that both see the same readings."""
+    sp = {e: SSParams(**doc["params"][e]) for e in VITALS}
+    nets = {e: net_from_state(w) for e, w in doc["residual"].items()}
+    cache: dict[int, CohortGrids] = {}
+
+    def engine(endpoint, Y, horizons):
+        pad = Y.shape[1] - (int(max((s.end_h for s in cohort.stays), default=0)) + 1)
+        g = cache.setdefault(pad, CohortGrids(cohort, pad, thin_h))
+        if not np.array_equal(np.isfinite(Y), np.isfinite(g.hist[endpoint])):
+            raise ValueError("residual engine: the grid differs from the evaluation's")
+        ss = g.state_space(sp, horizons)
+        mu, b = ss[endpoint][0].copy(), ss[endpoint][1].copy()
+        ii, tt = np.nonzero(g.summ[endpoint].count > 0)
+        for j, h in enumerate(horizons):
+            d, scale = predict_net(nets[endpoint], g.X(endpoint, j, h, ss, ii, tt))
+            mu[ii, tt, j] += d
+            b[ii, tt, j] = scale
+        return mu, b
+    return engine
