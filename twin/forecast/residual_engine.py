@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.forecast.aci import aci_grid
 from twin.forecast.evaluate_real import thin
 from twin.forecast.residual import (
     AUX,
@@ -49,7 +50,9 @@ class CohortGrids:
         self.male = np.array([s.sex == "Male" for s in cohort.stays], dtype=np.float64)
 
     def state_space(self, params: dict[str, SSParams], horizons) -> dict:
-        return {e: filter_grid(self.hist[e], params[e], horizons) for e in VITALS}
+        """``{endpoint: (mu, sd, z)}``: forecasts ``[S, T, H]`` and innovations ``[S, T]``."""
+        return {e: filter_grid(self.hist[e], params[e], horizons, innovations=True)
+                for e in VITALS}
 
     def X(self, target: str, j: int, h: float, ss: dict, ii: np.ndarray, tt: np.ndarray):
         mu = {e: ss[e][0][ii, tt, j] for e in VITALS}
@@ -95,10 +98,12 @@ def fit_residual(train: Cohort, params: dict[str, dict], *, epochs: int = 10,
 def residual_engine(doc: dict, cohort: Cohort, thin_h: float | None):
     """The grid engine ``engine(endpoint, Y, horizons) -> (mu, scale)`` of the state space +
     residual networks of ``doc`` (a params document) on ``cohort`` with history thinned as
-    ``thin_h``. ``Y`` is the evaluation's own (thinned) grid of the endpoint, used to check
+    ``thin_h``, the scale adapted per patient (``twin.forecast.aci``, ``doc["aci_gamma"]``).
+    ``Y`` is the evaluation's own (thinned) grid of the endpoint, used to check
     that both see the same readings."""
     sp = {e: SSParams(**doc["params"][e]) for e in VITALS}
     nets = {e: net_from_state(w) for e, w in doc["residual"].items()}
+    gamma = float(doc.get("aci_gamma", 0.0))
     cache: dict[int, CohortGrids] = {}
 
     def engine(endpoint, Y, horizons):
@@ -109,9 +114,10 @@ def residual_engine(doc: dict, cohort: Cohort, thin_h: float | None):
         ss = g.state_space(sp, horizons)
         mu, b = ss[endpoint][0].copy(), ss[endpoint][1].copy()
         ii, tt = np.nonzero(g.summ[endpoint].count > 0)
+        factor = np.exp(aci_grid(ss[endpoint][2], gamma)[ii, tt])
         for j, h in enumerate(horizons):
             d, scale = predict_net(nets[endpoint], g.X(endpoint, j, h, ss, ii, tt))
             mu[ii, tt, j] += d
-            b[ii, tt, j] = scale
+            b[ii, tt, j] = scale * factor
         return mu, b
     return engine

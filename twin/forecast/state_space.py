@@ -85,10 +85,12 @@ class PatientFilter:
 
 
 # ---------------------------------------------------------------- grid (vectorised) version
-def filter_grid(y: np.ndarray, p: SSParams, horizons) -> tuple[np.ndarray, np.ndarray]:
+def filter_grid(y: np.ndarray, p: SSParams, horizons, innovations: bool = False):
     """Run the filter on an hourly grid ``y`` (stays x hours, NaN = not measured) for all
     stays at once. Returns ``mu, sd`` of shape (stays, hours, len(horizons)): the forecast made
-    at hour t (after the reading at t, if any) for hour t + h, sd including R."""
+    at hour t (after the reading at t, if any) for hour t + h, sd including R; with
+    ``innovations`` also ``z`` (stays x hours): the normalised one-step innovation of each
+    reading (as ``PatientFilter.update`` returns it), NaN where none."""
     S, T = y.shape
     hs = np.asarray(horizons, float)
     a1, q1 = _transition(p, 1.0)
@@ -99,6 +101,7 @@ def filter_grid(y: np.ndarray, p: SSParams, horizons) -> tuple[np.ndarray, np.nd
     qh = np.stack([np.zeros_like(hs), p.v_s * (1 - ah[:, 1] ** 2), p.v_f * (1 - ah[:, 2] ** 2)], 1)
     mu = np.empty((S, T, len(hs)))
     sd = np.empty((S, T, len(hs)))
+    z = np.full((S, T), np.nan)
     for t in range(T):
         if t > 0:
             x = x * a1
@@ -110,12 +113,13 @@ def filter_grid(y: np.ndarray, p: SSParams, horizons) -> tuple[np.ndarray, np.nd
             s = ps.sum(axis=1) + p.r
             k = ps / s[:, None]
             innov = y[obs, t] - xo.sum(axis=1)
+            z[obs, t] = innov / np.sqrt(s)
             x[obs] = xo + k * innov[:, None]
             P[obs] = Po - k[:, :, None] * ps[:, None, :]
         mu[:, t, :] = x @ ah.T
         # var of a_h . x  =  sum_ij a_i a_j P_ij
         sd[:, t, :] = np.sqrt(np.einsum("hi,sij,hj->sh", ah, P, ah) + qh.sum(1)[None] + p.r)
-    return mu, sd
+    return (mu, sd, z) if innovations else (mu, sd)
 
 
 def _nll_torch(y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:

@@ -16,10 +16,12 @@ length of the stay.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
+from twin.forecast.aci import aci_theta
 from twin.forecast.residual import (
     AUX,
     TRAIN_HORIZONS,
@@ -51,6 +53,7 @@ class VitalsModel:
         self.params = {ep: SSParams(**p) for ep, p in doc["params"].items()}
         self.endpoints: tuple[str, ...] = tuple(self.params)
         self.nets = {ep: net_from_state(w) for ep, w in doc.get("residual", {}).items()}
+        self.aci_gamma = float(doc.get("aci_gamma", 0.0))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> VitalsModel:
@@ -77,16 +80,17 @@ class VitalsModel:
         """``{endpoint: (median, sd)}`` arrays like ``lead_h`` (hours after now_h), natural
         units, for every endpoint of the model; ``history[endpoint] = (times_h, values)``
         (hours since admission). Readings are placed on the hour (as in training); leads
-        below 1 h take the 1 h forecast (the networks are trained from 1 h on)."""
+        below 1 h take the 1 h forecast (the networks are trained from 1 h on). The spread
+        is adapted to the patient's own one-step misses (``twin.forecast.aci``)."""
         lead = np.maximum(np.asarray(lead_h, dtype=np.float64), 1.0 if self.nets else 0.0)
         grid = self._grid(history, float(now_h))
         w = int(WINDOW_H)
-        mu, sd = {}, {}
+        mu, sd, factor = {}, {}, {}
         for ep in self.endpoints:
             idx = np.flatnonzero(np.isfinite(grid[ep][0]))
             f = PatientFilter(self.params[ep], t0=float(idx[0]) if len(idx) else float(w))
-            for k in idx:
-                f.update(float(k), float(grid[ep][0, k]))
+            z = [f.update(float(k), float(grid[ep][0, k]))[0] for k in idx]
+            factor[ep] = math.exp(aci_theta(z, self.aci_gamma))
             pairs = [f.forecast(w - f.t + h) for h in lead]
             mu[ep] = np.array([m for m, _ in pairs])
             sd[ep] = np.array([s for _, s in pairs])
@@ -104,7 +108,7 @@ class VitalsModel:
                 continue
             X = features(ep, lead, mu, sd[ep], summ, sel, np.full(n, float(now_h)), a, male)
             d, b = predict_net(self.nets[ep], X)
-            out[ep] = (mu[ep] + d, b)
+            out[ep] = (mu[ep] + d, b * factor[ep])
         return out
 
     def sparse(self, times_h: np.ndarray) -> bool:

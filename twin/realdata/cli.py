@@ -30,6 +30,7 @@ from twin.realdata.loader import load_cohort
 PARAMS_PATH = Path(__file__).with_name("params.json")
 MODEL_VERSION = "vitals-2"
 ENGINE = "vitals_model"   # state space + residual networks
+ACI_GAMMA = 0.0   # per-patient adaptive scale step (twin.forecast.aci); off: see docs/realdata.md
 
 
 def load_params(uri=None) -> dict:
@@ -38,20 +39,22 @@ def load_params(uri=None) -> dict:
 
 
 def fit(data, out, iters=100, horizons=TRAIN_HORIZONS, params_from=None, epochs=10,
-        log=print) -> dict:
+        aci_gamma=ACI_GAMMA, log=print) -> dict:
     """Fit on ``data``: state-space parameters and residual networks on the train split,
-    conformal tables (complete and 4-hourly history) on the calibration split."""
+    conformal tables (complete and 4-hourly history) on the calibration split. With
+    ``params_from`` the state-space parameters (and residual networks, if it has them) of
+    that file are kept and only the conformal tables are refitted."""
     cohort = load_cohort(data)
     train, cal = cohort.split("train"), cohort.split("calibration")
-    if params_from:   # keep the fitted state-space params, refit the rest
-        params = load_params(params_from)["params"]
-    else:
-        params = {ep: fit_endpoint(grid(train, ep), iters=iters).to_dict()
-                  for ep in EVAL_ENDPOINTS}
-    log("state space fitted; training the residual networks")
-    residual = fit_residual(train, params, epochs=epochs, log=log)
+    old = load_params(params_from) if params_from else {}
+    params = old.get("params") or {ep: fit_endpoint(grid(train, ep), iters=iters).to_dict()
+                                   for ep in EVAL_ENDPOINTS}
+    residual = old.get("residual")
+    if residual is None:
+        log("state space fitted; training the residual networks")
+        residual = fit_residual(train, params, epochs=epochs, log=log)
     doc = {"model_version": MODEL_VERSION, "engine": ENGINE, "params": params,
-           "residual": residual}
+           "residual": residual, "aci_gamma": aci_gamma}
     tables = {}
     for key, thin_h in (("none", None), ("4", 4)):
         engines = {ENGINE: residual_engine(doc, cal, thin_h),
@@ -61,7 +64,8 @@ def fit(data, out, iters=100, horizons=TRAIN_HORIZONS, params_from=None, epochs=
     doc = {"model_version": MODEL_VERSION, "engine": ENGINE, "data": str(data),
            "fitted_on": {"params": "train", "residual": "train", "conformal": "calibration",
                          "stays": {"train": len(train), "calibration": len(cal)}},
-           "params": params, "residual": residual, "conformal": tables}
+           "params": params, "residual": residual, "aci_gamma": aci_gamma,
+           "conformal": tables}
     Path(out).write_text(json.dumps(doc))
     return doc
 
@@ -72,7 +76,7 @@ def _horizons(s: str) -> tuple[int, ...]:
 
 def cmd_fit(args) -> int:
     doc = fit(args.data, args.out, iters=args.iters, params_from=args.params_from,
-              epochs=args.epochs)
+              epochs=args.epochs, aci_gamma=args.aci_gamma)
     print(json.dumps(doc["params"], indent=1))
     return 0
 
@@ -129,6 +133,8 @@ def register_cli(subparsers) -> None:
     f.add_argument("--out", default=str(PARAMS_PATH))
     f.add_argument("--iters", type=int, default=100)
     f.add_argument("--epochs", type=int, default=10, help="residual network epochs")
+    f.add_argument("--aci-gamma", type=float, default=ACI_GAMMA,
+                   help="per-patient adaptive interval step (0: off)")
     f.add_argument("--params-from", default=None,
                    help="reuse the state-space params of this JSON; refit the rest")
     f.set_defaults(func=cmd_fit)

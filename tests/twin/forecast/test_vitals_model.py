@@ -106,3 +106,37 @@ def test_without_residual_networks_the_state_space_is_used(model):
     t = np.array([0.0, 4.0])
     out = ss.predict({"hr_bpm": (t, np.array([80.0, 90.0]))}, 4.0, np.array([0.0, 4.0]))
     assert 80 < out["hr_bpm"][0][0] < 90.5 and out["hr_bpm"][1][1] > out["hr_bpm"][1][0]
+
+
+def test_aci_widens_for_a_patient_whose_readings_escape():
+    from twin.forecast.aci import THETA_RANGE, aci_grid, aci_theta
+
+    z = np.array([[3.0] * 40, [0.1] * 40, [np.nan] * 40])
+    th = aci_grid(z, 0.05)
+    assert th[0, -1] > 0.5 and th[1, -1] < 0 and th[2, -1] == 0
+    assert THETA_RANGE[0] <= th.min() and th.max() <= THETA_RANGE[1]
+    assert aci_theta(z[0], 0.05) == pytest.approx(th[0, -1])
+
+
+def test_aci_scale_is_the_same_per_patient_and_on_the_grid(model):
+    """With a step on, the per-patient forecast still equals the evaluated grid engine."""
+    pytest.importorskip("pyarrow")
+    from twin.forecast.evaluate_real import grid
+    from twin.forecast.residual_engine import residual_engine
+    from twin.realdata.loader import load_cohort
+
+    test = load_cohort(LOS).split("test")
+    test.stays = test.stays[:6]
+    doc = {**model.doc, "aci_gamma": 0.05}
+    engine = residual_engine(doc, test, None)
+    _, b = engine("hr_bpm", grid(test, "hr_bpm", pad=4), (4,))
+    m = VitalsModel(doc)
+    for i, stay in enumerate(test.stays):
+        t = stay.times["hr_bpm"]
+        if len(t) < 12:
+            continue
+        t0 = int(t[10])
+        hist = {ep: (stay.times[ep][stay.times[ep] <= t0], stay.values[ep][stay.times[ep] <= t0])
+                for ep in stay.times}
+        out = m.predict(hist, t0, np.array([4.0]), age=stay.age, sex=stay.sex)
+        np.testing.assert_allclose(out["hr_bpm"][1], b[i, t0], rtol=1e-5)
