@@ -122,19 +122,3 @@ def test_deteriorating_patient():
     mu, sd = f.forecast(1.0)
     assert mu <= 106
     assert mu - q90 * sd <= 96 <= mu + q90 * sd
-
-
-def test_hybrid_follows_patient_and_responds_to_mechanistic():
-    from twin.forecast.hybrid import HybridForecaster
-    d = json.loads(PARAMS_PATH.read_text())
-    tab = d["conformal"]["none"]["state_space"]
-    a = HybridForecaster(d["params"], conformal=tab)
-    b = HybridForecaster(d["params"], mechanistic=lambda ep, ts: [120.0 - 0.5 * t for t in ts],
-                         conformal=tab)
-    for t, y in zip((0.0, 13.0, 27.0, 40.0), (148.0, 138.0, 118.0, 96.0), strict=False):
-        a.observe("sbp_mmhg", t, y)
-        b.observe("sbp_mmhg", t, y)
-    fa, fb = a.forecast("sbp_mmhg", 1), b.forecast("sbp_mmhg", 1)
-    assert fa["median"] <= 106 and fa["lo"] <= 96 <= fa["hi"]
-    assert fb["median"] <= 106
-    assert a.forecast("sbp_mmhg", 24)["median"] != b.forecast("sbp_mmhg", 24)["median"]
