@@ -129,20 +129,26 @@ def laplace_nll(d: torch.Tensor, log_b: torch.Tensor, resid: torch.Tensor) -> to
 
 
 def train_net(X: np.ndarray, resid: np.ndarray, *, epochs: int = 12, seed: int = 0,
-              aux_dropout: float = 0.5, log=None) -> ResidualNet:
+              aux_dropout: float = 0.5, hidden: int = 48,
+              val: tuple[np.ndarray, np.ndarray] | None = None, log=None) -> ResidualNet:
     """Fit a ResidualNet on features ``X`` and residuals ``y - mu`` (natural units).
 
     ``aux_dropout``: fraction of training rows whose other-vital-sign features are blanked,
-    so the network also serves patients for whom only BP and HR are charted."""
+    so the network also serves patients for whom only BP and HR are charted. ``val``:
+    features and residuals of held-out patients; the epoch with the lowest mean absolute
+    error there is kept (rows of one patient are strongly correlated, so the network
+    overfits after a few epochs)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = ResidualNet(X.shape[1])
+    net = ResidualNet(X.shape[1], hidden)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     Xt, rt = torch.tensor(X), torch.tensor(resid, dtype=torch.float32)
     aux = slice(6 * len(VITALS), 6 * len(VITALS) + 3 * len(AUX))
     blank = torch.tensor([0.0, 0.0, math.log1p(TSL_CAP_H) / 3] * len(AUX))
     n = len(rt)
+    best, best_state = math.inf, None
     for epoch in range(epochs):
+        net.train()
         perm = torch.randperm(n, generator=g)
         total = 0.0
         for s in range(0, n, 1024):
@@ -155,8 +161,19 @@ def train_net(X: np.ndarray, resid: np.ndarray, *, epochs: int = 12, seed: int =
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(b)
+        net.eval()
+        msg = f"epoch {epoch + 1}/{epochs}: Laplace NLL {total / n:.4f}"
+        if val is not None:
+            d, _ = predict_net(net, val[0])
+            mae = float(np.mean(np.abs(val[1] - d)))
+            msg += f", held-out MAE {mae:.3f} (state space alone {np.mean(np.abs(val[1])):.3f})"
+            if mae < best:
+                best = mae
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
         if log:
-            log(f"epoch {epoch + 1}/{epochs}: Laplace NLL {total / n:.4f}")
+            log(msg)
+    if best_state is not None:
+        net.load_state_dict(best_state)
     return net.eval()
 
 

@@ -38,7 +38,7 @@ def load_params(uri=None) -> dict:
     return json.loads(path.read_text())
 
 
-def fit(data, out, iters=100, horizons=TRAIN_HORIZONS, params_from=None, epochs=10,
+def fit(data, out, iters=100, horizons=TRAIN_HORIZONS, params_from=None, epochs=8,
         aci_gamma=ACI_GAMMA, log=print) -> dict:
     """Fit on ``data``: state-space parameters and residual networks on the train split,
     conformal tables (complete and 4-hourly history) on the calibration split. With
@@ -81,19 +81,41 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def model_doc(uri: str | None) -> tuple[dict, str, str]:
+    """(vitals-model document, engine name, model version) for ``--model``: a params JSON
+    file as written by ``fit``, or a model bundle (default: the default bundle, built if
+    missing as the quick start does) whose default engine carries a real-data vitals model.
+    The eICU stays carry no ACE-inhibitor regimen, so the hybrid engine's drug effect is
+    zero there and its forecast is exactly its vitals model's."""
+    if uri and str(uri).endswith(".json"):
+        doc = load_params(uri)
+        return doc, doc.get("engine", "state_space"), doc["model_version"]
+    from twin.forecast.defaults import default_model_uri, ensure_bundle
+    from twin.forecast.forecaster import load_forecaster
+
+    uri = uri or default_model_uri()
+    ensure_bundle(uri, log=lambda m: print(m, file=sys.stderr))
+    fc = load_forecaster(uri)
+    vitals = getattr(fc.engine(None), "vitals", None)
+    if vitals is None:
+        raise SystemExit(f"--model {uri}: the default engine {fc.default_engine!r} has no "
+                         "real-data vitals model; rebuild the bundle")
+    return vitals.doc, fc.default_engine, f"{fc.version} (vitals {vitals.version})"
+
+
 def cmd_evaluate_real(args) -> int:
-    doc = load_params(args.model)
+    doc, engine, version = model_doc(args.model)
     cohort = load_cohort(args.data)
     test = cohort if args.all_stays else cohort.split("test")
-    table = doc["conformal"].get(str(int(args.thin_h)) if args.thin_h else "none")
-    engine = doc.get("engine", "state_space")
+    table = dict(doc["conformal"].get(str(int(args.thin_h)) if args.thin_h else "none"))
+    table[engine] = table.get(doc.get("engine", "state_space"))
     extra = {"state_space": state_space_engine(doc["params"])}
     main = (residual_engine(doc, test, args.thin_h) if "residual" in doc
             else extra.pop("state_space"))
     out = evaluate_real(test, main, _horizons(args.horizons),
                         args.every_h, args.min_history_h, args.thin_h, table=table,
                         engines=extra, default_engine=engine,
-                        model_version=doc["model_version"], mondrian=args.mondrian)
+                        model_version=version, mondrian=args.mondrian)
     out["split"] = "all" if args.all_stays else "test"
     text = json.dumps(out, indent=1)
     if args.json:
@@ -117,7 +139,8 @@ def _summary(out):
 def register_cli(subparsers) -> None:
     p = subparsers.add_parser("evaluate-real", help="score the forecaster on a real cohort")
     p.add_argument("--data", required=True)
-    p.add_argument("--model", default=None, help="params JSON (default: the shipped one)")
+    p.add_argument("--model", default=None,
+                   help="model bundle or params JSON (default: the default bundle)")
     p.add_argument("--horizons", default="1,4,12,24")
     p.add_argument("--every-h", type=int, default=6)
     p.add_argument("--min-history-h", type=int, default=6)
@@ -132,7 +155,7 @@ def register_cli(subparsers) -> None:
     f.add_argument("--data", required=True)
     f.add_argument("--out", default=str(PARAMS_PATH))
     f.add_argument("--iters", type=int, default=100)
-    f.add_argument("--epochs", type=int, default=10, help="residual network epochs")
+    f.add_argument("--epochs", type=int, default=8, help="residual network epochs (at most)")
     f.add_argument("--aci-gamma", type=float, default=ACI_GAMMA,
                    help="per-patient adaptive interval step (0: off)")
     f.add_argument("--params-from", default=None,
