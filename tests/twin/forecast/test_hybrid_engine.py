@@ -137,3 +137,20 @@ def test_resample_scores_reads_quantiles() -> None:
     out = he.resample_scores(src, 199)
     assert out.shape == (199,) and np.all(np.diff(out) >= 0)
     assert abs(out[180 - 1] - np.quantile(src, 0.9)) < 0.05  # rank ceil(200 * 0.9) = 180
+
+
+def test_without_a_drug_the_hybrid_is_its_vitals_model(engine: he.HybridTwin) -> None:
+    """What evaluate-real relies on: eICU stays carry no regimen, so the drug effect is 0 and
+    the hybrid's vital-sign forecast is exactly the vitals model's (MAP charted here)."""
+    scen = twin.Scenario(age_years=58, regimen=twin.Regimen("benazepril", 0.0, 24.0))
+    obs, hist = [], {}
+    for ep, vals in (("sbp_mmhg", SBP), ("dbp_mmhg", DBP), ("map_mmhg", (108, 99, 86, 71)),
+                     ("hr_bpm", HR)):
+        obs += [twin.Observation(t, ep, v) for t, v in zip(TIMES, vals, strict=True)]
+        hist[ep] = (np.array(TIMES), np.array(vals, dtype=float))
+    pred, scale = engine.predict_with_scale([Case(scen, tuple(obs), 40.0)])
+    lead = np.array([1.0, 4.0, 24.0])
+    want = engine.vitals.predict(hist, 40.0, lead, age=58)
+    for ep in ("sbp_mmhg", "map_mmhg", "hr_bpm"):
+        np.testing.assert_allclose(pred[0, INDEX[ep], lead.astype(int)], want[ep][0], atol=1e-6)
+        np.testing.assert_allclose(scale[0, INDEX[ep], lead.astype(int)], want[ep][1], atol=1e-6)
