@@ -122,3 +122,13 @@ def test_deteriorating_patient():
     mu, sd = f.forecast(1.0)
     assert mu <= 106
     assert mu - q90 * sd <= 96 <= mu + q90 * sd
+
+
+def test_cli_bad_cohort_is_one_clear_error(tmp_path, capsys):
+    from twin.realdata.cli import main
+    d = _write(tmp_path / "c")
+    pd.read_parquet(d / "dyn.parquet").drop(columns=["time"]).to_parquet(d / "dyn.parquet")
+    rc = main(["evaluate-real", "--data", str(d), "--model", str(PARAMS_PATH)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "dyn.parquet" in err and "'time'" in err and "Traceback" not in err
