@@ -15,7 +15,7 @@ import json
 import sys
 
 BASELINES = ("persistence", "mean3", "mean12")
-BANDS = ("age:<50", "age:50-69", "age:>=70", "sex:Female", "sex:Male")
+BANDS = ("age:<50", "age:50-69", "age:>=70", "sex:Female", "sex:Male", "change:yes")
 
 
 def _f(x, nd=2) -> str:
@@ -43,7 +43,7 @@ def accuracy(doc: dict) -> list[str]:
 
 def subgroups(doc: dict) -> list[str]:
     sg = doc["subgroup_coverage"][doc["default_engine"]]
-    head = ["endpoint", "h", *(b.split(":", 1)[1] for b in BANDS)]
+    head = ["endpoint", "h", *(b.split(":", 1)[1] if b[0] in "as" else "changing" for b in BANDS)]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for ep, by_h in sg.items():
         for h, g in by_h.items():

@@ -67,6 +67,18 @@ def _last_k_mean(Y: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+#: |last reading - mean of the last 12| above this (natural units) marks a patient whose
+#: readings are changing at the forecast origin (known then): the "change:yes" subgroup.
+CHANGE_THRESHOLD = {"sbp_mmhg": 15.0, "dbp_mmhg": 10.0, "map_mmhg": 10.0, "hr_bpm": 10.0}
+
+
+def recent_change(Y: np.ndarray, endpoint: str) -> np.ndarray:
+    """``"yes"``/``"no"`` per (stay, hour): is the patient's recent value drifting?"""
+    with np.errstate(invalid="ignore"):
+        big = np.abs(_last_k_mean(Y, 1) - _last_k_mean(Y, 12)) > CHANGE_THRESHOLD[endpoint]
+    return np.where(big, "yes", "no")
+
+
 def baseline(k: int):
     def engine(endpoint, Y, horizons):
         m = _last_k_mean(Y, k)
@@ -167,6 +179,7 @@ def evaluate_real(cohort: Cohort, forecaster_fn=None, horizons=(1, 4, 12, 24), e
         Yh = thin(Y, thin_h)
         pairs, skip = _pairs(cohort, Y, horizons, every_h, min_history_h)
         skipped[ep] = {str(h): skip[h] for h in horizons}
+        changing = recent_change(Yh, ep)
         for name, eng in engines.items():
             mu, sc = eng(ep, Yh, horizons)
             results[name][ep], subgroups[name][ep] = {}, {}
@@ -192,7 +205,8 @@ def evaluate_real(cohort: Cohort, forecaster_fn=None, horizons=(1, 4, 12, 24), e
                 }
                 if cov["0.9"] is not None:
                     g = {}
-                    for label, keys in (("age", bands[ii]), ("sex", sexes[ii])):
+                    for label, keys in (("age", bands[ii]), ("sex", sexes[ii]),
+                                        ("change", changing[ii, tt])):
                         for key in sorted(set(keys)):
                             sel = keys == key
                             g[f"{label}:{key}"] = {"n": int(sel.sum()),

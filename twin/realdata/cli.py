@@ -31,7 +31,7 @@ from twin.realdata.loader import CohortError, load_cohort
 PARAMS_PATH = Path(__file__).with_name("params.json")
 MODEL_VERSION = "vitals-2"
 ENGINE = "vitals_model"   # state space + residual networks
-ACI_GAMMA = 0.0   # per-patient adaptive scale step (twin.forecast.aci); off: see docs/realdata.md
+ACI_GAMMA = 0.03  # per-patient adaptive scale step (twin.forecast.aci), chosen on calibration
 
 
 def load_params(uri=None) -> dict:
