@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from twin.forecast.endpoints import PLAUSIBLE  # vital-sign ranges: one table, the twin's
+
 
 @dataclass(frozen=True)
 class Code:
@@ -28,10 +30,10 @@ CODES: dict[str, Code] = {c.name: c for c in (
     Code("ang17_pg_per_ml", "pg/mL", 0, 2000, None, "Angiotensin 1-7"),
     Code("diacid_ng_per_ml", "ng/mL", 0, 5000, None, "Benazeprilat concentration"),
     Code("ace_inhibition_pct", "%", 0, 100, None, "ACE inhibition"),
-    Code("sbp_mmhg", "mm[Hg]", 50, 260, "8480-6", "Systolic blood pressure"),
-    Code("dbp_mmhg", "mm[Hg]", 20, 160, "8462-4", "Diastolic blood pressure"),
-    Code("map_mmhg", "mm[Hg]", 30, 200, "8478-0", "Mean blood pressure"),
-    Code("hr_bpm", "/min", 20, 250, "8867-4", "Heart rate"),
+    Code("sbp_mmhg", "mm[Hg]", *PLAUSIBLE["sbp_mmhg"], "8480-6", "Systolic blood pressure"),
+    Code("dbp_mmhg", "mm[Hg]", *PLAUSIBLE["dbp_mmhg"], "8462-4", "Diastolic blood pressure"),
+    Code("map_mmhg", "mm[Hg]", *PLAUSIBLE["map_mmhg"], "8478-0", "Mean blood pressure"),
+    Code("hr_bpm", "/min", *PLAUSIBLE["hr_bpm"], "8867-4", "Heart rate"),
 )}
 
 #: LOINC code -> our code name

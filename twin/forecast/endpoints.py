@@ -17,6 +17,8 @@ INDEX: dict[str, int] = {n: i for i, n in enumerate(NAMES)}
 
 #: Plausible (physiological or pharmacological) range of an observation, natural units.
 #: A value outside is refused as implausible (most often a unit mistake, e.g. kPa for mmHg).
+#: The vital-sign ranges are the ones the real-data loader applies (``twin.realdata.loader``
+#: takes them from here): an SBP of 45 mmHg in shock is a reading, not a unit mistake.
 PLAUSIBLE: dict[str, tuple[float, float]] = {
     "angI_pg_per_ml": (0.0, 20000.0),
     "angII_pg_per_ml": (0.0, 2000.0),
@@ -25,9 +27,9 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "ang17_pg_per_ml": (0.0, 20000.0),
     "diacid_ng_per_ml": (0.0, 5000.0),
     "ace_inhibition_pct": (0.0, 100.0),
-    "sbp_mmhg": (50.0, 300.0),
-    "dbp_mmhg": (20.0, 200.0),
-    "map_mmhg": (30.0, 250.0),
+    "sbp_mmhg": (40.0, 300.0),
+    "dbp_mmhg": (15.0, 200.0),
+    "map_mmhg": (20.0, 250.0),
     "hr_bpm": (20.0, 250.0),
 }
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twin.forecast.endpoints import PLAUSIBLE as TWIN_PLAUSIBLE
 from twin.realdata.split import split_of
 
 #: YAIB / ricu concept -> our endpoint name.
@@ -43,11 +44,9 @@ COLUMN_MAP: dict[str, str] = {
 ENDPOINTS: tuple[str, ...] = tuple(COLUMN_MAP.values())
 
 #: Plausible range per endpoint, inclusive; outside (or <= 0) is rejected and counted.
+#: The four vital signs the twin also forecasts share the service's table (one source).
 PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "sbp_mmhg": (40.0, 300.0),
-    "dbp_mmhg": (15.0, 200.0),
-    "map_mmhg": (20.0, 250.0),
-    "hr_bpm": (20.0, 250.0),
+    **{ep: TWIN_PLAUSIBLE[ep] for ep in ("sbp_mmhg", "dbp_mmhg", "map_mmhg", "hr_bpm")},
     "resp_per_min": (3.0, 80.0),
     "spo2_pct": (50.0, 100.0),
     "temp_c": (30.0, 43.0),
