@@ -12,7 +12,7 @@ COMMANDS = {
     "simulate": ("twin.cli", "simulate one virtual patient and write a CSV"),
     "evaluate": ("twin.forecast.cli", "evaluate the forecasting engines"),
     "evaluate-real": ("twin.realdata.cli", "score the forecasters on a real ICU cohort"),
-    "fit-real": ("twin.realdata.cli", "fit the state-space forecaster on a real cohort"),
+    "fit-real": ("twin.realdata.cli", "fit the vitals model (state space + networks) on a real cohort"),
 }
 #: commands whose module's `main` parses the verb itself (given as its own name there)
 VERB_MODULES = {"evaluate-real": "evaluate-real", "fit-real": "fit"}
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         for name, (_, doc) in COMMANDS.items():
-            print(f"  {name:10s}{doc}")
+            print(f"  {name:15s}{doc}")
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

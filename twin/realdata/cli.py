@@ -160,7 +160,7 @@ def register_cli(subparsers) -> None:
     f.add_argument("--aci-gamma", type=float, default=ACI_GAMMA,
                    help="per-patient adaptive interval step (0: off)")
     f.add_argument("--params-from", default=None,
-                   help="reuse the state-space params of this JSON; refit the rest")
+                   help="reuse the state-space params (and networks) of this JSON; refit the rest")
     f.set_defaults(func=cmd_fit)
 
 
