@@ -12,7 +12,7 @@ COMMANDS = {
     "simulate": ("twin.cli", "simulate one virtual patient and write a CSV"),
     "evaluate": ("twin.forecast.cli", "evaluate the forecasting engines"),
     "evaluate-real": ("twin.realdata.cli", "score the forecasters on a real ICU cohort"),
-    "fit-real": ("twin.realdata.cli", "fit the vitals model (state space + networks) on a real cohort"),
+    "fit-real": ("twin.realdata.cli", "fit the vitals model on a real cohort"),
 }
 #: commands whose module's `main` parses the verb itself (given as its own name there)
 VERB_MODULES = {"evaluate-real": "evaluate-real", "fit-real": "fit"}
