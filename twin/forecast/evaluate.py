@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from twin.forecast.cohort import ParameterPrior, forecast_cases, generate_cohort
-from twin.forecast.endpoints import NAMES, from_model_scale
+from twin.forecast.endpoints import NAMES
 from twin.forecast.engines import LEAD_H
 from twin.forecast.features import Case, per_endpoint
 from twin.forecast.forecaster import Forecaster
-from twin.forecast.metrics import HORIZONS_H, score
+from twin.forecast.metrics import HORIZONS_H, score, score_point
 from twin.forecast.worlds import WORLDS, make_world, measure, world_rng
 
 #: baselines from the history observations the engines get: name -> readings averaged
@@ -42,21 +42,6 @@ def _fallback(forecaster: Forecaster, cases: Sequence[Case]) -> np.ndarray:
     for i in range(len(NAMES)):
         vals = [z for g in groups if i in g for z in g[i][1]]
         out[i] = float(np.mean(vals)) if vals else 0.0
-    return out
-
-
-def score_point(pred_z: np.ndarray, truth_z: np.ndarray, horizons: tuple[int, ...]
-                ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{endpoint: {horizon: {n, mae, rmse}}}`` (natural units) of point forecasts."""
-    med, truth = from_model_scale(pred_z, axis=1), from_model_scale(truth_z, axis=1)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for i, name in enumerate(NAMES):
-        out[name] = {}
-        for h in horizons:
-            k = int(np.searchsorted(LEAD_H, h))
-            err = med[:, i, k] - truth[:, i, k]
-            out[name][str(h)] = {"n": len(err), "mae": float(np.mean(np.abs(err))),
-                                 "rmse": float(np.sqrt(np.mean(err**2)))}
     return out
 
 

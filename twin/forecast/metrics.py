@@ -25,6 +25,21 @@ def interval_natural(pred_z: np.ndarray, table: ConformalTable, coverage: float,
     )
 
 
+def point_metrics(err: np.ndarray) -> dict[str, float]:
+    """MAE and RMSE of errors (natural units)."""
+    return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
+
+
+def score_point(pred_z: np.ndarray, truth_z: np.ndarray, horizons: tuple[int, ...]
+                ) -> dict[str, dict[str, dict[str, float]]]:
+    """``{endpoint: {horizon: {n, mae, rmse}}}`` (natural units) of point forecasts
+    ``[B, E, L]`` on the model scale at LEAD_H (baselines without intervals)."""
+    med, truth = from_model_scale(pred_z, axis=1), from_model_scale(truth_z, axis=1)
+    k = {h: int(np.searchsorted(LEAD_H, h)) for h in horizons}
+    return {name: {str(h): {"n": len(med), **point_metrics(med[:, i, k[h]] - truth[:, i, k[h]])}
+                   for h in horizons} for i, name in enumerate(NAMES)}
+
+
 def score(pred_z: np.ndarray, truth_z: np.ndarray, table: ConformalTable, coverage: float,
           horizons: tuple[int, ...] = HORIZONS_H, scale: np.ndarray | None = None
           ) -> dict[str, dict[str, dict[str, float]]]:
@@ -42,8 +57,7 @@ def score(pred_z: np.ndarray, truth_z: np.ndarray, table: ConformalTable, covera
             err = med[:, i, k] - truth[:, i, k]
             inside = (truth[:, i, k] >= lo[:, i, k]) & (truth[:, i, k] <= hi[:, i, k])
             out[name][str(h)] = {
-                "mae": float(np.mean(np.abs(err))),
-                "rmse": float(np.sqrt(np.mean(err**2))),
+                **point_metrics(err),
                 "coverage": float(np.mean(inside)),
                 "mean_width": float(np.mean(hi[:, i, k] - lo[:, i, k])),
             }
