@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.forecast.residual import grid_summaries
 from twin.forecast.state_space import SSParams, filter_grid
 from twin.realdata.loader import Cohort
 
@@ -52,19 +53,9 @@ def thin(Y: np.ndarray, thin_h: float | None) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- baselines
 def _last_k_mean(Y: np.ndarray, k: int) -> np.ndarray:
-    S, T = Y.shape
-    out = np.full((S, T), np.nan)
-    for i in range(S):
-        idx = np.flatnonzero(np.isfinite(Y[i]))
-        if not len(idx):
-            continue
-        v = Y[i, idx]
-        c = np.concatenate([[0.0], np.cumsum(v)])
-        pos = np.searchsorted(idx, np.arange(T), side="right")  # readings <= t
-        lo = np.maximum(pos - k, 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[i] = np.where(pos > 0, (c[pos] - c[lo]) / np.maximum(pos - lo, 1), np.nan)
-    return out
+    """Mean of the last ``k`` (1, 3 or 12) readings at hours <= t, ``[S, T]`` (NaN: none)."""
+    s = grid_summaries(Y)
+    return {1: s.last, 3: s.mean3, 12: s.mean12}[k]
 
 
 #: |last reading - mean of the last 12| above this (natural units) marks a patient whose

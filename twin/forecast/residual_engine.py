@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from twin.forecast.aci import aci_grid
-from twin.forecast.evaluate_real import thin
+from twin.forecast.evaluate_real import grid, thin
 from twin.forecast.residual import (
     AUX,
     TRAIN_HORIZONS,
@@ -32,21 +32,12 @@ from twin.realdata.loader import Cohort
 GRID_ENDPOINTS = VITALS + tuple(e for e, _, _ in AUX)
 
 
-def _grid(cohort: Cohort, endpoint: str, T: int) -> np.ndarray:
-    Y = np.full((len(cohort.stays), T), np.nan)
-    for i, s in enumerate(cohort.stays):
-        t = s.times.get(endpoint, np.empty(0))
-        if len(t):
-            Y[i, np.round(t).astype(int)] = s.values[endpoint]
-    return Y
-
-
 class CohortGrids:
     """Hourly grids, summaries and static covariates of one cohort (history thinned)."""
 
     def __init__(self, cohort: Cohort, pad: int, thin_h: float | None = None) -> None:
-        self.T = int(max((s.end_h for s in cohort.stays), default=0)) + 1 + pad
-        self.full = {e: _grid(cohort, e, self.T) for e in GRID_ENDPOINTS}
+        self.full = {e: grid(cohort, e, pad) for e in GRID_ENDPOINTS}
+        self.T = self.full[VITALS[0]].shape[1]
         self.hist = {e: thin(y, thin_h) for e, y in self.full.items()}
         self.summ: dict[str, Summaries] = {e: grid_summaries(y) for e, y in self.hist.items()}
         self.age = np.array([s.age for s in cohort.stays], dtype=np.float64)
