@@ -8,17 +8,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from app import create_app
-from app.db import init_db
-
 HOURS = (0, 12, 28, 40)
 SBP, DBP, HR = (148, 138, 118, 96), (88, 80, 70, 58), (104, 110, 117, 124)
 
 
 @pytest.fixture(scope="module")
-def hybrid_bundle(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A bundle whose default engine is hybrid_twin (vital-sign intervals: the real-data
-    conformal scores; other endpoints: the residuals of a few population-twin cases)."""
+def model_bundle(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Overrides conftest's bundle: default engine hybrid_twin (vital-sign intervals: the
+    real-data conformal scores; other endpoints: residuals of a few population-twin cases)."""
     from tests.twin.forecast.helpers import synthetic_case
     from twin.forecast.cohort import default_prior
     from twin.forecast.conformal import ConformalTable
@@ -48,17 +45,13 @@ def hybrid_bundle(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def api(tmp_path, hybrid_bundle):
+def api(model_app):
+    """conftest's model_app, on this module's hybrid bundle (``model_bundle`` above)."""
     from app.auth import issue_token
 
-    app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False,
-                      "PREWARM_FORECASTS": False,
-                      "DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
-                      "MODEL_URI": hybrid_bundle})
-    with app.app_context():
-        init_db()
+    with model_app.app_context():
         token = issue_token("clin-sys", "read,write")
-    return app.test_client(), {"Authorization": f"Bearer {token}"}
+    return model_app.test_client(), {"Authorization": f"Bearer {token}"}
 
 
 def _admit_deteriorating(client, h) -> str:

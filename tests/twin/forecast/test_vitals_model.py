@@ -18,6 +18,11 @@ from twin.forecast.vitals_model import VitalsModel
 LOS = ROOT / "data" / "eicu_demo" / "los"
 
 
+def _history_until(stay, t0: float) -> dict:
+    """A stay's readings at hours <= t0, as ``VitalsModel.predict`` takes them."""
+    return {ep: (t[t <= t0], stay.values[ep][t <= t0]) for ep, t in stay.times.items()}
+
+
 @pytest.fixture(scope="module")
 def model() -> VitalsModel:
     return VitalsModel.load()
@@ -75,8 +80,7 @@ def test_per_patient_forecast_equals_the_evaluated_grid_engine(model):
         if len(t_sbp) < 8:
             continue
         t0 = int(t_sbp[6])
-        hist = {ep: (stay.times[ep][stay.times[ep] <= t0], stay.values[ep][stay.times[ep] <= t0])
-                for ep in stay.times}
+        hist = _history_until(stay, t0)
         out = model.predict(hist, t0, np.array(horizons, float), age=stay.age, sex=stay.sex)
         np.testing.assert_allclose(out["sbp_mmhg"][0], mu[i, t0], rtol=1e-5, atol=1e-3)
         np.testing.assert_allclose(out["sbp_mmhg"][1], b[i, t0], rtol=1e-5, atol=1e-3)
@@ -136,7 +140,6 @@ def test_aci_scale_is_the_same_per_patient_and_on_the_grid(model):
         if len(t) < 12:
             continue
         t0 = int(t[10])
-        hist = {ep: (stay.times[ep][stay.times[ep] <= t0], stay.values[ep][stay.times[ep] <= t0])
-                for ep in stay.times}
+        hist = _history_until(stay, t0)
         out = m.predict(hist, t0, np.array([4.0]), age=stay.age, sex=stay.sex)
         np.testing.assert_allclose(out["hr_bpm"][1], b[i, t0], rtol=1e-5)
