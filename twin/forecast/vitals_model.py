@@ -24,7 +24,6 @@ import numpy as np
 from twin.forecast.aci import aci_theta
 from twin.forecast.residual import (
     AUX,
-    TRAIN_HORIZONS,
     VITALS,
     features,
     grid_summaries,
@@ -129,5 +128,3 @@ class VitalsModel:
                                for h in leads])
         return np.array(leads, dtype=np.float64), np.sort(scores, axis=1)
 
-
-__all__ = ["TRAIN_HORIZONS", "VitalsModel"]
