@@ -64,6 +64,8 @@ class Patient(Base):
     glucose_pattern: Mapped[str | None] = mapped_column(String(16))
     infected: Mapped[bool] = mapped_column(Boolean, default=False)
     infection_onset: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: NEWS2 SpO2 scale: 1, or 2 for confirmed hypercapnic respiratory failure (RCP 2017)
+    spo2_scale: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     #: bumped on every write to the patient, its observations or regimen (cache key)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
