@@ -1,4 +1,5 @@
-"""Tables: patients, regimens, observations, forecast runs, users, API tokens, audit log.
+"""Tables: patients, regimens, observations, forecast runs, users, API tokens, audit log,
+alerts (with their events and per-patient overrides) and webhook subscriptions and deliveries.
 
 Times are stored as naive UTC (``UTCDateTime`` converts at the boundary) so SQLite and
 PostgreSQL behave alike. Patients carry a pseudonymous id only: no names, no birth dates.
@@ -188,3 +189,97 @@ class ForecastCache(Base):
     patient_id: Mapped[str] = mapped_column(String(32), index=True)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Alert(Base):
+    """One alert: raised by a rule on a patient, acknowledged by a named user, resolved.
+
+    ``open_key`` is ``"<patient_id>:<rule>"`` while the alert is open and NULL once it is
+    resolved; its unique index makes "one open alert per patient and rule" a database fact.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_patient_status", "patient_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(16))  # critical | urgent | watch
+    status: Mapped[str] = mapped_column(String(16))  # raised | acknowledged | resolved
+    open_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    values_json: Mapped[str] = mapped_column(Text, default="{}")
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AlertEvent(Base):
+    """Every alert transition: who, when, what (raised, escalated, acknowledged, resolved)."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"),
+                                          index=True)
+    patient_id: Mapped[str] = mapped_column(String(32), index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    event: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))  # a user's name, or "system"
+    level: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertOverride(Base):
+    """A patient's own threshold, clear value or on/off for one rule of the rules file."""
+
+    __tablename__ = "alert_overrides"
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    clear: Mapped[float | None] = mapped_column(Float)
+    enabled: Mapped[bool | None] = mapped_column(Boolean)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookSubscription(Base):
+    """An integrator's endpoint for alert events. The secret signs each body (HMAC-SHA256),
+    so it is stored as given (it cannot be hashed and still sign)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    secret: Mapped[str] = mapped_column(String(256))
+    #: comma-separated event types (alert.raised, ...), or "*" for all
+    events: Mapped[str] = mapped_column(String(256), default="*")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: its body, attempts and the next retry (delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    alert_id: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
