@@ -40,7 +40,10 @@ COLUMN_MAP: dict[str, str] = {
     "resp": "resp_per_min",
     "o2sat": "spo2_pct",
     "temp": "temp_c",
+    "fio2": "fio2_pct",   # inspired O2 (%): NEWS2's supplemental oxygen (> 21 %), not a vital
 }
+#: the columns that are not vital signs (a cohort needs a vital besides them)
+SUPPORT_COLUMNS: tuple[str, ...] = ("fio2",)
 ENDPOINTS: tuple[str, ...] = tuple(COLUMN_MAP.values())
 
 #: Plausible range per endpoint, inclusive; outside (or <= 0) is rejected and counted.
@@ -50,12 +53,13 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "resp_per_min": (3.0, 80.0),
     "spo2_pct": (50.0, 100.0),
     "temp_c": (30.0, 43.0),
+    "fio2_pct": (21.0, 100.0),
 }
 
 #: Expected unit per source column and the accepted alternatives with their conversion.
 UNITS: dict[str, str] = {
     "sbp": "mmHg", "dbp": "mmHg", "map": "mmHg", "hr": "1/min", "resp": "1/min",
-    "o2sat": "%", "temp": "degC",
+    "o2sat": "%", "temp": "degC", "fio2": "%",
 }
 _ALIASES = {
     "mmhg": "mmHg", "mm hg": "mmHg", "kpa": "kPa", "1/min": "1/min", "bpm": "1/min",
@@ -71,8 +75,10 @@ _CONVERT = {
 #: Without units.json: the median a column must fall in to be taken as the expected unit.
 _MEDIAN_RANGE = {
     "sbp": (50, 250), "dbp": (20, 160), "map": (30, 200), "hr": (25, 220), "resp": (3, 70),
-    "o2sat": (50, 100), "temp": (30, 45),
+    "o2sat": (50, 100), "temp": (30, 45), "fio2": (21, 100),
 }
+
+_SUPPORT = {COLUMN_MAP[c] for c in SUPPORT_COLUMNS}
 
 REQUIRED = {
     "dyn.parquet": ("stay_id", "time"),
@@ -184,8 +190,9 @@ def load_cohort(directory) -> Cohort:
     outc = _read(directory, "outc.parquet")
     dyn_file = str(directory / "dyn.parquet")
     present = [c for c in COLUMN_MAP if c in dyn.columns]
-    if not present:
-        raise CohortError("no vital-sign column (need one of {})".format(", ".join(COLUMN_MAP)),
+    vitals = [c for c in COLUMN_MAP if c not in SUPPORT_COLUMNS]
+    if not set(present) & set(vitals):
+        raise CohortError("no vital-sign column (need one of {})".format(", ".join(vitals)),
                           file=dyn_file, column="sbp")
     declared = _declared_units(directory)
     for col in present:
@@ -241,7 +248,7 @@ def load_cohort(directory) -> Cohort:
             v = x[a:b]
             ok = np.isfinite(v)
             times[name], values[name] = t[ok], v[ok]
-        if not any(len(v) for v in values.values()):
+        if not any(len(v) for n, v in values.items() if n not in _SUPPORT):
             without_valid += 1
         r = static.get(int(s_id))
         if r is None:
