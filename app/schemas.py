@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -14,8 +14,9 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from app.codes import CODES
+from app.codes import ACVPU, CODES, PLAUSIBLE, SET_FIELDS, WARD_PLAUSIBLE, check
 from twin.drugs import DRUG_NAMES
 
 CodeName = Literal[tuple(CODES)]  # type: ignore[valid-type]
@@ -44,6 +45,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: NEWS2 SpO2 scale: 1 (usual), 2 (hypercapnic respiratory failure, target 88-92 %)
+Spo2Scale = Annotated[Literal[1, 2], Field(
+    description="NEWS2 SpO2 scale: 1, or 2 for a prescribed target of 88-92 % "
+                "(hypercapnic respiratory failure)")]
+Consciousness = Annotated[Literal[ACVPU], Field(  # type: ignore[valid-type]
+    description="ACVPU: Alert, new Confusion, responds to Voice, to Pain, Unresponsive")]
+
 Glucose = (Annotated[float, Field(ge=2.0, le=30.0, description="fixed glucose, mmol/L")]
            | Literal["normal", "diabetic"])
 
@@ -58,6 +66,7 @@ class PatientIn(Strict):
     infection_onset: AwareDatetime | None = None
     external_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$",
                                     description="optional pseudonym from the caller's system")
+    spo2_scale: Spo2Scale = 1
 
 
 class PatientPatch(Strict):
@@ -69,6 +78,7 @@ class PatientPatch(Strict):
     infected: bool | None = None
     infection_onset: AwareDatetime | None = None
     external_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    spo2_scale: Spo2Scale | None = None
 
 
 class RegimenIn(Strict):
@@ -95,6 +105,20 @@ class RegimenOut(BaseModel):
     stop: Timestamp | None
 
 
+class StatusReason(BaseModel):
+    rule: str = Field(description="the rule that fired, e.g. sbp_falling")
+    level: str
+    message: str
+    values: dict[str, Any] = Field(description="the values the rule used")
+
+
+class StatusOut(BaseModel):
+    """A patient's status: the most severe level of its reasons (or no-data)."""
+
+    level: Literal["critical", "urgent", "watch", "stable", "no-data"]
+    reasons: list[StatusReason]
+
+
 class PatientOut(BaseModel):
     id: str
     age: float
@@ -103,10 +127,14 @@ class PatientOut(BaseModel):
     infected: bool
     infection_onset: Timestamp | None
     external_id: str | None
+    spo2_scale: int = Field(description="NEWS2 SpO2 scale (1 or 2)")
     version: int = Field(description="data version; changes with every write")
     regimen: RegimenOut | None
     created_at: Timestamp
     updated_at: Timestamp
+    status: StatusOut | None = Field(
+        default=None, description="ward status with its reasons (GET only; null when the "
+                                  "status rules are unavailable)")
 
 
 class Page(BaseModel):
@@ -240,3 +268,121 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[dict[str, str]] | None = None
+
+
+def _range(code: str, table: dict[str, tuple[float, float]]) -> dict[str, float]:
+    lo, hi = table[code]
+    return {"ge": lo, "le": hi, "allow_inf_nan": False}
+
+
+class News2In(Strict):
+    """One observation set for the stateless NEWS2 (all seven parameters required)."""
+
+    respiratory_rate_per_min: float = Field(**_range("rr_per_min", WARD_PLAUSIBLE))
+    spo2_pct: float = Field(**_range("spo2_pct", WARD_PLAUSIBLE))
+    spo2_scale: Spo2Scale = 1
+    supplemental_oxygen: bool
+    sbp_mmhg: float = Field(**_range("sbp_mmhg", PLAUSIBLE))
+    hr_bpm: float = Field(**_range("hr_bpm", PLAUSIBLE))
+    consciousness: Consciousness
+    temperature_c: float = Field(**_range("temp_c", WARD_PLAUSIBLE))
+
+
+class News2Out(BaseModel):
+    """NEWS2 (RCP 2017): score, points per parameter, risk, response, monitoring interval."""
+
+    score: int
+    components: dict[str, int]
+    risk: Literal["low", "low-medium", "medium", "high"]
+    single_parameter_3: bool
+    clinical_response: str
+    monitoring_interval_h: float = Field(description="minimum monitoring frequency, hours "
+                                                     "(0 = continuous)")
+
+
+def _plausible(field: str):
+    """A validator refusing an impossible value of an observation-set field (app.codes)."""
+    code = SET_FIELDS[field]
+
+    def validate(value: float | None) -> float | None:
+        if value is None:
+            return value
+        problem = check(code, float(value), CODES[code].unit)
+        if problem:
+            message = problem[1].removeprefix(code + " ")
+            raise PydanticCustomError("implausible", message)
+        return value
+
+    return AfterValidator(validate)
+
+
+def _reading(field: str, description: str) -> Any:
+    return Annotated[float | None, _plausible(field), Field(description=description)]
+
+
+SetRR = _reading("respiratory_rate_per_min", "respiration rate, /min")
+SetSpO2 = _reading("spo2_pct", "SpO2, %")
+SetFlow = _reading("o2_flow_l_per_min", "oxygen flow, L/min")
+SetFiO2 = _reading("fio2_pct", "inspired oxygen fraction (FiO2), %")
+SetSBP = _reading("sbp_mmhg", "systolic pressure, mmHg")
+SetDBP = _reading("dbp_mmhg", "diastolic pressure, mmHg")
+SetHR = _reading("hr_bpm", "heart rate, /min")
+SetTemp = _reading("temperature_c", "temperature, deg C")
+
+
+class ObservationSetIn(Strict):
+    """A bedside observation set: values at one time, stored together (all or nothing).
+
+    Units: /min, %, L/min, mmHg, deg C. At least one value besides ``time``."""
+
+    time: AwareDatetime
+    respiratory_rate_per_min: SetRR = None
+    spo2_pct: SetSpO2 = None
+    supplemental_oxygen: bool | None = Field(default=None,
+                                             description="on supplemental oxygen")
+    o2_flow_l_per_min: SetFlow = None
+    fio2_pct: SetFiO2 = None
+    sbp_mmhg: SetSBP = None
+    dbp_mmhg: SetDBP = None
+    hr_bpm: SetHR = None
+    consciousness: Consciousness | None = None
+    temperature_c: SetTemp = None
+
+
+class News2SetOut(BaseModel):
+    """An observation set as NEWS2 sees it. An incomplete set (``complete`` false) shows the
+    points of the parameters present in ``score`` but no risk or response: it is not a
+    NEWS2 score. ``stale``: older than its monitoring interval."""
+
+    time: Timestamp
+    respiratory_rate_per_min: float | None
+    spo2_pct: float | None
+    spo2_scale: int
+    supplemental_oxygen: bool | None
+    o2_flow_l_per_min: float | None
+    fio2_pct: float | None
+    sbp_mmhg: float | None
+    dbp_mmhg: float | None
+    hr_bpm: float | None
+    consciousness: str | None
+    temperature_c: float | None
+    score: int = Field(description="NEWS2 if complete, else the sum of the points present")
+    components: dict[str, int]
+    risk: str | None
+    single_parameter_3: bool | None
+    clinical_response: str | None
+    monitoring_interval_h: float | None
+    complete: bool
+    stale: bool
+    missing: list[str]
+    age_h: float = Field(description="hours since the set")
+
+
+class PatientNews2Out(BaseModel):
+    patient_id: str
+    latest: News2SetOut | None
+    history: list[News2SetOut] = Field(description="every set, oldest first")
+
+
+class ObservationSetRecorded(Recorded):
+    set: News2SetOut | None = Field(description="the stored set as NEWS2 sees it")

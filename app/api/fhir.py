@@ -1,8 +1,12 @@
 """FHIR R4 Observation / Bundle <-> our observations (the subset we need, no FHIR library).
 
 Inbound we read vital signs (LOINC 85354-9 panel with 8480-6 / 8462-4 components, 8867-4
-heart rate, 8478-0 mean BP), RAS labs (2720-1 angiotensin II, 2719-3 angiotensin I, 2915-7
-plasma renin activity) and our own code system for the other twin endpoints.
+heart rate, 8478-0 mean BP, 9279-1 respiratory rate, 59408-5 or 2708-6 SpO2, 3151-8 oxygen
+flow, 3150-0 FiO2, 8310-5 temperature), consciousness (SNOMED CT 1104441000000107, ACVPU, a
+``valueCodeableConcept``), labs (2823-3 potassium, 2160-0 or 14682-9 creatinine, 2720-1
+angiotensin II, 2719-3 angiotensin I, 2915-7 plasma renin activity) and our own code system
+for the other endpoints (``on_oxygen`` as ``valueBoolean``). See ``app.codes`` for what was
+verified and how units convert.
 """
 
 from __future__ import annotations
@@ -11,11 +15,19 @@ from datetime import datetime
 from typing import Any
 
 from app.codes import (
+    ACVPU,
+    ACVPU_DISPLAY,
+    ACVPU_SNOMED,
+    ACVPU_SYSTEM,
     BP_PANEL_LOINC,
     CODES,
+    EXTRA_LOINC,
     LOCAL_SYSTEM,
     LOINC_SYSTEM,
     LOINC_TO_CODE,
+    SNOMED_SYSTEM,
+    SNOMED_TO_ACVPU,
+    SNOMED_TO_CODE,
     UCUM_SYSTEM,
 )
 from app.errors import field_error
@@ -43,10 +55,13 @@ def _code_of(concept: Any, path: str) -> str:
             return BP_PANEL_LOINC
         if system == LOINC_SYSTEM and code in LOINC_TO_CODE:
             return LOINC_TO_CODE[code]
+        if system == SNOMED_SYSTEM and code in SNOMED_TO_CODE:
+            return SNOMED_TO_CODE[code]
         if system == LOCAL_SYSTEM and code in CODES:
             return code
-    raise field_error(f"{path}.coding", "no supported code (LOINC 85354-9, 8480-6, 8462-4, "
-                      "8867-4, 8478-0, 2720-1, 2719-3, 2915-7 or " + LOCAL_SYSTEM + ")")
+    supported = ", ".join([BP_PANEL_LOINC, *sorted(LOINC_TO_CODE)])
+    raise field_error(f"{path}.coding", f"no supported code (LOINC {supported}; SNOMED CT "
+                      f"{', '.join(SNOMED_TO_CODE)}; or {LOCAL_SYSTEM})")
 
 
 def _quantity(q: Any, path: str) -> tuple[float, str]:
@@ -61,6 +76,34 @@ def _quantity(q: Any, path: str) -> tuple[float, str]:
     if not isinstance(unit, str) or not unit:
         raise field_error(f"{path}.code", "a UCUM unit code is required")
     return float(value), unit
+
+
+def _acvpu(concept: Any, path: str) -> tuple[float, str]:
+    """An ACVPU valueCodeableConcept (our system A/C/V/P/U, or SNOMED CT AVPU findings)."""
+    codings = _obj(concept, path).get("coding")
+    if not isinstance(codings, list) or not codings:
+        raise field_error(f"{path}.coding", "needs at least one coding")
+    for i, coding in enumerate(codings):
+        coding = _obj(coding, f"{path}.coding[{i}]")
+        system, code = coding.get("system"), coding.get("code")
+        if system == ACVPU_SYSTEM and code in ACVPU:
+            return float(ACVPU.index(code)), CODES["acvpu"].unit
+        if system == SNOMED_SYSTEM and code in SNOMED_TO_ACVPU:
+            return float(ACVPU.index(SNOMED_TO_ACVPU[code])), CODES["acvpu"].unit
+    raise field_error(f"{path}.coding", f"an ACVPU level: {ACVPU_SYSTEM} A, C, V, P or U, or "
+                      f"SNOMED CT {', '.join(ACVPU_SNOMED.values())}")
+
+
+def _value(res: dict, code: str, path: str) -> tuple[float, str]:
+    """(value, unit) of an Observation or component of our ``code``."""
+    if code == "acvpu" and "valueCodeableConcept" in res:
+        return _acvpu(res["valueCodeableConcept"], f"{path}.valueCodeableConcept")
+    if code == "on_oxygen" and "valueBoolean" in res:
+        flag = res["valueBoolean"]
+        if not isinstance(flag, bool):
+            raise field_error(f"{path}.valueBoolean", "must be true or false")
+        return (1.0 if flag else 0.0), CODES["on_oxygen"].unit
+    return _quantity(res.get("valueQuantity"), f"{path}.valueQuantity")
 
 
 def _observation(res: dict, path: str, source: str) -> list[dict]:
@@ -88,11 +131,11 @@ def _observation(res: dict, path: str, source: str) -> list[dict]:
             ccode = _code_of(comp.get("code"), f"{cpath}.code")
             if ccode == BP_PANEL_LOINC:
                 raise field_error(f"{cpath}.code", "a panel cannot nest a panel")
-            value, unit = _quantity(comp.get("valueQuantity"), f"{cpath}.valueQuantity")
+            value, unit = _value(comp, ccode, cpath)
             out.append({"time": time, "code": ccode, "value": value, "unit": unit,
                         "source": source, "_path": cpath})
     else:
-        value, unit = _quantity(res.get("valueQuantity"), f"{path}.valueQuantity")
+        value, unit = _value(res, code, path)
         out.append({"time": time, "code": code, "value": value, "unit": unit,
                     "source": source, "_path": path})
     return out
@@ -121,21 +164,44 @@ def parse(body: Any, source: str = "fhir") -> list[dict]:
     return out
 
 
+def _codings(name: str) -> list[dict]:
+    spec = CODES[name]
+    if spec.loinc:
+        out = [{"system": LOINC_SYSTEM, "code": spec.loinc, "display": spec.display}]
+        if name in EXTRA_LOINC:
+            code, display = EXTRA_LOINC[name]
+            out.append({"system": LOINC_SYSTEM, "code": code, "display": display})
+        return out
+    if spec.snomed:
+        return [{"system": SNOMED_SYSTEM, "code": spec.snomed, "display": spec.display},
+                {"system": LOCAL_SYSTEM, "code": spec.name, "display": spec.display}]
+    return [{"system": LOCAL_SYSTEM, "code": spec.name, "display": spec.display}]
+
+
+def _fhir_value(row) -> dict:
+    if row.code == "on_oxygen":
+        return {"valueBoolean": row.value >= 0.5}
+    if row.code == "acvpu":
+        letter = ACVPU[min(max(round(row.value), 0), len(ACVPU) - 1)]
+        codings = [{"system": ACVPU_SYSTEM, "code": letter, "display": ACVPU_DISPLAY[letter]}]
+        if letter in ACVPU_SNOMED:
+            codings.append({"system": SNOMED_SYSTEM, "code": ACVPU_SNOMED[letter],
+                            "display": ACVPU_DISPLAY[letter]})
+        return {"valueCodeableConcept": {"coding": codings, "text": letter}}
+    return {"valueQuantity": {"value": row.value, "unit": row.unit, "system": UCUM_SYSTEM,
+                              "code": row.unit}}
+
+
 def to_bundle(patient_id: str, rows: list) -> dict:
     """Stored observations as a FHIR searchset Bundle."""
     entries = []
     for row in rows:
-        spec = CODES[row.code]
-        coding = ({"system": LOINC_SYSTEM, "code": spec.loinc, "display": spec.display}
-                  if spec.loinc else {"system": LOCAL_SYSTEM, "code": spec.name,
-                                      "display": spec.display})
         entries.append({"resource": {
             "resourceType": "Observation", "id": str(row.id), "status": "final",
-            "code": {"coding": [coding]},
+            "code": {"coding": _codings(row.code)},
             "subject": {"reference": f"Patient/{patient_id}"},
             "effectiveDateTime": row.time.isoformat(),
-            "valueQuantity": {"value": row.value, "unit": row.unit, "system": UCUM_SYSTEM,
-                              "code": row.unit},
+            **_fhir_value(row),
         }})
     return {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
             "entry": entries}

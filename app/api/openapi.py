@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from typing import Any
 
@@ -21,6 +22,9 @@ _MODELS = [
     (s.Recorded, "serialization"), (s.ForecastOut, "serialization"),
     (s.ScenarioOut, "serialization"), (s.SimulationOut, "serialization"),
     (s.ModelOut, "serialization"), (s.Problem, "serialization"),
+    (s.ObservationSetIn, "validation"), (s.News2In, "validation"),
+    (s.ObservationSetRecorded, "serialization"), (s.News2Out, "serialization"),
+    (s.PatientNews2Out, "serialization"), (s.StatusOut, "serialization"),
 ]
 
 _FHIR_SCHEMAS = {
@@ -106,7 +110,54 @@ def _plot_op(fmt: str, mimetype: str) -> dict:
                       **_errors("400", "404", "409", "422", "503")}}}
 
 
+def _monitoring_paths() -> dict[str, Any]:
+    """Observation sets, NEWS2 and the status (issue 13)."""
+    return {
+        "/api/v1/patients/{patient_id}/observation-sets": {
+            "post": {"operationId": "postObservationSet", "tags": ["observations"],
+                     "summary": "Record a bedside observation set (RR, SpO2, oxygen, BP, HR, "
+                                "ACVPU, temperature) at one time; refused whole, one error "
+                                "per bad field",
+                     "parameters": [PID], "requestBody": _body("ObservationSetIn"),
+                     "responses": {**_ok("ObservationSetRecorded", "201", "stored"),
+                                   **_errors("400", "404", "415", "422")}}},
+        "/api/v1/patients/{patient_id}/news2": {
+            "get": {"operationId": "getPatientNews2", "tags": ["monitoring"],
+                    "summary": "NEWS2 of the latest observation set and the history; "
+                               "incomplete sets and sets older than their monitoring "
+                               "interval are marked (complete, stale)",
+                    "parameters": [PID, _query("hours", {"type": "number", "minimum": 1,
+                                                         "maximum": 2160},
+                                               "history window, hours (default 72)")],
+                    "responses": {**_ok("PatientNews2Out"), **_errors("400", "404")}}},
+        "/api/v1/patients/{patient_id}/status": {
+            "get": {"operationId": "getPatientStatus", "tags": ["monitoring"],
+                    "summary": "Ward status (critical, urgent, watch, stable, no-data) with "
+                               "the reasons: NEWS2, forecast, trends, overdue, alerts",
+                    "parameters": [PID],
+                    "responses": {**_ok("StatusOut"), **_errors("404")}}},
+        "/api/v1/news2": {
+            "post": {"operationId": "news2", "tags": ["monitoring"],
+                     "summary": "Stateless NEWS2 (RCP 2017) of one complete observation set",
+                     "requestBody": _body("News2In"),
+                     "responses": {**_ok("News2Out"), **_errors("400", "415", "422")}}},
+    }
+
+
+def _extra_paths() -> dict[str, Any]:
+    """Paths other packages document themselves (alerts), when present."""
+    try:  # by name: the alerts package is optional (see app.services.status._open_alerts)
+        module = importlib.import_module("app.alerts.openapi")
+    except ImportError:
+        return {}
+    return dict(module.PATHS)
+
+
 def _paths() -> dict[str, Any]:
+    return {**_core_paths(), **_monitoring_paths(), **_extra_paths()}
+
+
+def _core_paths() -> dict[str, Any]:
     open_ = {"security": []}
     return {
         "/healthz": {"get": {"operationId": "healthz", "tags": ["health"], **open_,

@@ -17,9 +17,14 @@ from app.models import Observation, Patient
 from app.schemas import (
     MAX_HORIZON_H,
     ModelOut,
+    News2In,
+    News2Out,
     ObservationBatch,
     ObservationPage,
+    ObservationSetIn,
+    ObservationSetRecorded,
     PatientIn,
+    PatientNews2Out,
     PatientOut,
     PatientPage,
     PatientPatch,
@@ -29,6 +34,7 @@ from app.schemas import (
     ScenarioRequest,
     SimulateRequest,
     SimulationOut,
+    StatusOut,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -48,11 +54,22 @@ def _patient(p: Patient) -> dict[str, Any]:
     r = p.regimen
     return {"id": p.id, "age": p.age_years, "renal_function": p.renal_function,
             "glucose": p.glucose, "infected": p.infected, "infection_onset": p.infection_onset,
-            "external_id": p.external_id, "version": p.version,
+            "external_id": p.external_id, "spo2_scale": getattr(p, "spo2_scale", None) or 1,
+            "version": p.version,
             "regimen": None if r is None else {"drug": r.drug, "dose_mg": r.dose_mg,
                                                "interval_h": r.interval_h, "start": r.start,
                                                "stop": r.stop},
             "created_at": p.created_at, "updated_at": p.updated_at}
+
+
+def _status(patient_id: str) -> dict | None:
+    """The patient's status, or None (logged) if the status rules fail: a read of the
+    patient is never refused because of them."""
+    try:
+        return services.status_dict(patient_id)
+    except Exception:
+        current_app.logger.exception("status failed", extra={"patient_id": patient_id})
+        return None
 
 
 def _observation(r: Observation) -> dict[str, Any]:
@@ -171,14 +188,22 @@ def list_patients():
     limit = _int_arg("limit", 50, 1, 200)
     offset = _int_arg("offset", 0, 0, 10**9)
     rows, total = services.list_patients(limit, offset)
-    return _out(PatientPage, {"items": [_patient(p) for p in rows], "total": total,
+    items = [{**_patient(p), "status": _status(p.id)} for p in rows]
+    return _out(PatientPage, {"items": items, "total": total,
                               "limit": limit, "offset": offset,
                               "next": _next("api.list_patients", total, limit, offset)})
 
 
 @bp.get("/patients/<patient_id>")
 def get_patient(patient_id: str):
-    return _out(PatientOut, _patient(services.get_patient(patient_id)))
+    p = services.get_patient(patient_id)
+    return _out(PatientOut, {**_patient(p), "status": _status(p.id)})
+
+
+@bp.get("/patients/<patient_id>/status")
+def get_status(patient_id: str):
+    services.get_patient(patient_id)
+    return _out(StatusOut, services.status_dict(patient_id))
 
 
 @bp.patch("/patients/<patient_id>")
@@ -226,6 +251,27 @@ def get_observations(patient_id: str):
         "items": [_observation(r) for r in rows], "total": total, "limit": limit,
         "offset": offset, "next": _next("api.get_observations", total, limit, offset,
                                         patient_id=patient_id)})
+
+
+@bp.post("/patients/<patient_id>/observation-sets")
+def post_observation_set(patient_id: str):
+    services.get_patient(patient_id)
+    data = parse_body(ObservationSetIn)
+    rows, version, view = services.record_set(patient_id, data)
+    return _out(ObservationSetRecorded, {
+        "recorded": len(rows), "patient_version": version,
+        "items": [_observation(r) for r in rows], "set": view}, 201)
+
+
+@bp.get("/patients/<patient_id>/news2")
+def get_patient_news2(patient_id: str):
+    hours = _float_arg("hours", 72.0, 1.0, 24.0 * 90)
+    return _out(PatientNews2Out, services.patient_news2(patient_id, hours))
+
+
+@bp.post("/news2")
+def post_news2():
+    return _out(News2Out, services.news2_score(parse_body(News2In)))
 
 
 @bp.put("/patients/<patient_id>/regimen")

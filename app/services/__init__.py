@@ -1,4 +1,5 @@
-"""Use cases shared by the API and the pages: admit, record, regimen, forecast, what-if, audit.
+"""Use cases shared by the API and the pages: admit, record, regimen, forecast, what-if, audit,
+observation sets and NEWS2 (``news2``), the ward status (``status``).
 
 Services take validated pydantic inputs (``app.schemas``), raise ``ApiError`` naming the field
 on bad input, and return ORM rows or plain dicts; the adapters (``app.api``, ``app.web``)
@@ -16,6 +17,8 @@ from app.services.forecasts import (
     simulate,
     what_if,
 )
+from app.services.news2 import patient_news2, record_set
+from app.services.news2 import stateless as news2_score
 from app.services.patients import (
     admit_patient,
     get_patient,
@@ -26,10 +29,11 @@ from app.services.patients import (
     set_regimen,
     update_patient,
 )
+from app.services.status import patient_status, status_dict
 
 __all__ = [
     "admit_patient", "audit", "flush_audit", "forecast", "forecast_body", "forecast_key",
     "get_patient", "list_observations", "list_patients", "load_for_forecast", "model_info",
-    "patient_version", "record_observations", "set_regimen", "simulate", "update_patient",
-    "what_if",
+    "news2_score", "patient_news2", "patient_status", "patient_version", "record_observations",
+    "record_set", "set_regimen", "simulate", "status_dict", "update_patient", "what_if",
 ]

@@ -7,6 +7,7 @@ input, write nothing unless everything is valid, and commit themselves. Every wr
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,8 @@ def _apply_covariates(p: Patient, data: dict[str, Any]) -> None:
         p.infection_onset = data["infection_onset"]
     if "external_id" in data:
         p.external_id = data["external_id"]
+    if data.get("spo2_scale") is not None:
+        p.spo2_scale = data["spo2_scale"]
 
 
 def _external_id_free(s, external_id: str | None, patient_id: str | None = None) -> None:
@@ -141,8 +144,8 @@ def record_observations(patient_id: str, items: list[ObservationIn] | list[dict]
             raise field_error(f"{path}.{part}", message)
         _not_future(f"{path}.time", obs.time)
         rows.append(Observation(patient_id=patient_id, time=obs.time, code=obs.code,
-                                value=obs.value, unit=codes.normalise_unit(obs.unit),
-                                source=obs.source))
+                                value=codes.convert(obs.code, obs.value, obs.unit),
+                                unit=codes.CODES[obs.code].unit, source=obs.source))
     s = db.session()
     s.add_all(rows)
     _bump(s, patient_id)
@@ -152,9 +155,10 @@ def record_observations(patient_id: str, items: list[ObservationIn] | list[dict]
 
 
 def list_observations(patient_id: str, since: datetime | None, until: datetime | None,
-                      limit: int | None = None, offset: int = 0,
-                      code: str | None = None) -> tuple[list[Observation], int]:
-    """The patient's observations in time order, filtered by [since, until] and code."""
+                      limit: int | None = None, offset: int = 0, code: str | None = None,
+                      code_in: Collection[str] | None = None) -> tuple[list[Observation], int]:
+    """The patient's observations in time order, filtered by [since, until] and code (or any
+    of ``code_in``, e.g. ``app.codes.TWIN_CODES`` for the ones the forecaster takes)."""
     get_patient(patient_id)
     q = select(Observation).where(Observation.patient_id == patient_id)
     if since is not None:
@@ -163,6 +167,8 @@ def list_observations(patient_id: str, since: datetime | None, until: datetime |
         q = q.where(Observation.time <= until)
     if code is not None:
         q = q.where(Observation.code == code)
+    if code_in is not None:
+        q = q.where(Observation.code.in_(sorted(code_in)))
     s = db.session()
     total = s.scalar(select(func.count()).select_from(q.subquery()))
     q = q.order_by(Observation.time, Observation.id).offset(offset)
