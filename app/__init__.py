@@ -10,6 +10,7 @@ from flask_cors import CORS
 
 from app import auth, cache, db, errors, forecasting, health, observability, prewarm
 from app import config as app_config
+from app.alerts import api as alerts_api
 from app.api import bp as api_bp
 from app.web import bp as web_bp
 
@@ -51,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     forecasting.init_app(app)
     cache.init_app(app)
     prewarm.init_app(app)
+    alerts_api.init_app(app)  # loads and validates the rules file: a bad one stops here
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)

@@ -52,6 +52,8 @@ ENV_VARS: dict[str, EnvVar] = {
     "BIND": EnvVar("127.0.0.1:8000", "address gunicorn listens on (`scripts/serve.sh`)"),
     "AWS_ENDPOINT_URL": EnvVar(None, "S3 endpoint for `s3://` bundles (read by boto3; a local "
                                      "emulator in tests)"),
+    "ALERT_RULES_FILE": EnvVar(None, "alert rules file (TOML), validated at start; unset: the "
+                                     "shipped `app/alerts/rules.toml`"),
     "TEST_DATABASE_URL": EnvVar("postgresql+psycopg://twin:twin@127.0.0.1:55432/twin_test",
                                 "tests only: the PostgreSQL the storage tests use"),
 }
@@ -99,4 +101,5 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "METRICS_DIR": env("METRICS_DIR"),
         "WARD_FORECAST_BUDGET_S": float(env("WARD_FORECAST_BUDGET_S") or 10),
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "ALERT_RULES_FILE": env("ALERT_RULES_FILE"),
     }

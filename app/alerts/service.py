@@ -1,0 +1,344 @@
+"""Alerts: evaluate a patient's rules, raise / acknowledge / escalate / resolve, overrides.
+
+Lifecycle: ``raised`` -> ``acknowledged`` (a named user, with a note) -> ``resolved``
+(automatically when the condition clears beyond its hysteresis band, or by hand). One open
+alert per patient and rule (the ``open_key`` unique index). An alert left ``raised`` longer
+than ``[escalation]`` minutes of its level moves up one level (watch -> urgent -> critical):
+:func:`escalate_due` runs after every evaluation, on every ``GET /api/v1/alerts`` and from
+``flask alerts escalate`` (run it from cron every minute on a quiet ward). Every transition
+is an ``alert_events`` row (who, when, what) and queues the webhooks (``app.alerts.webhooks``)
+in the same transaction; ``alert_changed`` is sent after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from blinker import Namespace
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app import db
+from app.alerts import conditions, webhooks
+from app.alerts.rules import LEVELS, Rule, RuleSet
+from app.errors import ApiError, field_error
+from app.models import Alert, AlertEvent, AlertOverride, Observation, Patient, utcnow
+
+log = logging.getLogger("app.alerts")
+OPEN = ("raised", "acknowledged")
+STATUSES = ("open", "raised", "acknowledged", "resolved")
+SYSTEM = "system"
+#: sent with ``patient_id=``, ``alert=`` (the API dict) and ``event=`` after a transition
+alert_changed = Namespace().signal("alert-changed")
+
+
+def ruleset() -> RuleSet:
+    """The rules file loaded at start (``app.alerts.api.init_app``)."""
+    return current_app.extensions["alert_rules"]
+
+
+def as_dict(a: Alert) -> dict[str, Any]:
+    """An alert as the API shows it."""
+    return {"id": a.id, "patient_id": a.patient_id, "rule": a.rule, "level": a.level,
+            "status": a.status, "raised_at": _iso(a.raised_at),
+            "acknowledged_at": _iso(a.acknowledged_at), "acknowledged_by": a.acknowledged_by,
+            "note": a.note, "resolved_at": _iso(a.resolved_at), "resolved_by": a.resolved_by,
+            "escalated_at": _iso(a.escalated_at), "message": a.message,
+            "values": json.loads(a.values_json or "{}")}
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def _event(s, a: Alert, event: str, actor: str, now: datetime, note: str | None = None,
+           changes: list | None = None) -> None:
+    s.add(AlertEvent(alert_id=a.id, patient_id=a.patient_id, time=now, event=event,
+                     actor=actor, level=a.level, note=note))
+    queued = webhooks.enqueue(s, f"alert.{event}", as_dict(a), now)
+    if changes is not None:
+        changes.append((event, as_dict(a), queued))
+
+
+def _announce(changes: list[tuple[str, dict, int]]) -> None:
+    if not changes:
+        return
+    if any(queued for _e, _a, queued in changes):
+        webhooks.kick()
+    app = current_app._get_current_object()
+    for event, alert, _queued in changes:
+        alert_changed.send(app, patient_id=alert["patient_id"], alert=alert, event=event)
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+def _latest(s, patient_id: str, now: datetime, hours: float) -> dict[str, conditions.Reading]:
+    """The latest reading of each code within ``hours`` before ``now`` (none after it)."""
+    rows = s.execute(select(Observation.code, Observation.time, Observation.value)
+                     .where(Observation.patient_id == patient_id,
+                            Observation.time >= now - timedelta(hours=hours),
+                            Observation.time <= now + timedelta(minutes=5))
+                     .order_by(Observation.time.desc(), Observation.id.desc())).all()
+    latest: dict[str, conditions.Reading] = {}
+    for code, time, value in rows:
+        latest.setdefault(code, conditions.Reading(time, value))
+    return latest
+
+
+def effective_rules(s, patient_id: str) -> list[Rule]:
+    """The rules file with the patient's overrides applied (in the file's order)."""
+    overrides = {o.rule: o for o in s.scalars(select(AlertOverride)
+                                             .where(AlertOverride.patient_id == patient_id))}
+    out = []
+    for name, rule in ruleset().rules.items():
+        o = overrides.get(name)
+        out.append(rule if o is None else rule.with_override(o.threshold, o.clear, o.enabled))
+    return out
+
+
+def _raise(s, patient_id: str, rule: Rule, finding: conditions.Finding,
+           now: datetime) -> Alert:
+    a = Alert(patient_id=patient_id, rule=rule.name, level=rule.level, status="raised",
+              open_key=f"{patient_id}:{rule.name}", raised_at=now,
+              message=(rule.description + ": " if rule.description else "") + finding.message,
+              values_json=json.dumps(finding.values, default=str))
+    s.add(a)
+    s.flush()
+    return a
+
+
+def _close(a: Alert, user: str, now: datetime) -> None:
+    a.status, a.resolved_at, a.resolved_by, a.open_key = "resolved", now, user, None
+
+
+def evaluate_patient(patient_id: str, now: datetime | None = None,
+                     forecast: dict | None = None) -> list[dict]:
+    """Evaluate every rule on the patient's latest readings; raise and auto-resolve.
+
+    Forecast rules are evaluated only when ``forecast`` (the API's forecast dict) is given.
+    Returns the alerts that changed (raised or resolved), as API dicts."""
+    now = now or utcnow()
+    changes: list[tuple[str, dict, int]] = []
+    with db.new_session() as s:
+        if s.get(Patient, patient_id) is None:
+            return []
+        spo2_scale = s.scalar(select(Patient.spo2_scale).where(Patient.id == patient_id)) or 1
+        rules = effective_rules(s, patient_id)
+        hours = max((r.max_age_h for r in rules), default=12.0)
+        latest = _latest(s, patient_id, now, hours)
+        open_ = {a.rule: a for a in s.scalars(select(Alert).where(
+            Alert.patient_id == patient_id, Alert.status.in_(OPEN)))}
+        for rule in rules:
+            a = open_.get(rule.name)
+            if not rule.enabled:
+                if a is not None:
+                    _close(a, SYSTEM, now)
+                    _event(s, a, "resolved", SYSTEM, now, "rule disabled for this patient",
+                           changes)
+                continue
+            if rule.kind == "forecast" and forecast is None:
+                continue
+            finding = conditions.evaluate(rule, latest, now, spo2_scale, forecast)
+            if finding.state == "met" and a is None:
+                a = _raise(s, patient_id, rule, finding, now)
+                _event(s, a, "raised", SYSTEM, now, None, changes)
+            elif finding.state == "cleared" and a is not None:
+                _close(a, SYSTEM, now)
+                _event(s, a, "resolved", SYSTEM, now, "condition cleared: " + finding.message,
+                       changes)
+        try:
+            s.commit()
+        except IntegrityError:  # another worker raised the same alert at the same moment
+            s.rollback()
+            log.info("concurrent alert evaluation", extra={"patient_id": patient_id})
+            return []
+    _announce(changes)
+    escalate_due(now)
+    return [alert for _e, alert, _q in changes]
+
+
+def escalate_due(now: datetime | None = None) -> list[dict]:
+    """Move every alert still ``raised`` (not acknowledged) past its level's escalation time
+    (since it was raised or last escalated) up one level; returns the escalated alerts."""
+    now = now or utcnow()
+    minutes = ruleset().escalate_after_min
+    if not minutes:
+        return []
+    changes: list[tuple[str, dict, int]] = []
+    with db.new_session() as s:
+        for a in s.scalars(select(Alert).where(Alert.status == "raised",
+                                               Alert.level.in_(sorted(minutes)))):
+            since = a.escalated_at or a.raised_at
+            nxt = ruleset().next_level(a.level)
+            if nxt is None or now - since < timedelta(minutes=minutes[a.level]):
+                continue
+            note = f"{a.level} not acknowledged within {minutes[a.level]:g} min"
+            a.level, a.escalated_at = nxt, now
+            _event(s, a, "escalated", SYSTEM, now, note, changes)
+        s.commit()
+    _announce(changes)
+    return [alert for _e, alert, _q in changes]
+
+
+# --- reads and hand transitions (request session) --------------------------------------------
+
+
+def open_alerts(patient_id: str) -> list[tuple[str, str]]:
+    """(rule, level) of the patient's open alerts, most severe first (the status service)."""
+    rows = db.session().execute(select(Alert.rule, Alert.level).where(
+        Alert.patient_id == patient_id, Alert.status.in_(OPEN))).all()
+    return sorted(((r, lv) for r, lv in rows), key=lambda x: (-LEVELS.index(x[1]), x[0]))
+
+
+def list_alerts(status: str | None = None, patient_id: str | None = None,
+                limit: int = 200) -> list[dict]:
+    """Alerts, newest first; ``status`` is open (raised or acknowledged) or one status."""
+    q = select(Alert)
+    if status is not None:
+        if status not in STATUSES:
+            raise field_error("status", f"must be one of {', '.join(STATUSES)}")
+        q = q.where(Alert.status.in_(OPEN) if status == "open" else Alert.status == status)
+    if patient_id is not None:
+        q = q.where(Alert.patient_id == patient_id)
+    q = q.order_by(Alert.raised_at.desc(), Alert.id.desc()).limit(limit)
+    return [as_dict(a) for a in db.session().scalars(q)]
+
+
+def _get(s, alert_id: int) -> Alert:
+    a = s.get(Alert, alert_id) if 0 < alert_id < 2**63 else None
+    if a is None:
+        raise ApiError(404, "Not Found", f"alert {alert_id} does not exist",
+                       [{"field": "alert_id", "message": "unknown alert"}])
+    return a
+
+
+def get_alert(alert_id: int) -> dict:
+    """One alert with its events (oldest first), or a 404 problem."""
+    s = db.session()
+    out = as_dict(_get(s, alert_id))
+    out["events"] = [{"time": e.time.isoformat(), "event": e.event, "actor": e.actor,
+                      "level": e.level, "note": e.note}
+                     for e in s.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id)
+                                        .order_by(AlertEvent.id))]
+    return out
+
+
+def _conflict(a: Alert) -> ApiError:
+    if a.status == "resolved":
+        detail = f"alert {a.id} was resolved by {a.resolved_by} at {_iso(a.resolved_at)}"
+    else:
+        detail = (f"alert {a.id} was already acknowledged by {a.acknowledged_by} at "
+                  f"{_iso(a.acknowledged_at)}")
+    return ApiError(409, "Conflict", detail, [{"field": "status", "message": a.status}])
+
+
+def acknowledge(alert_id: int, user: str, note: str | None = None,
+                now: datetime | None = None) -> dict:
+    """``raised`` -> ``acknowledged`` by ``user`` with ``note``; 409 if not raised."""
+    now = now or utcnow()
+    s = db.session()
+    a = _get(s, alert_id)
+    if a.status != "raised":
+        raise _conflict(a)
+    a.status, a.acknowledged_at, a.acknowledged_by, a.note = "acknowledged", now, user, note
+    changes: list = []
+    _event(s, a, "acknowledged", user, now, note, changes)
+    s.commit()
+    _announce(changes)
+    return as_dict(a)
+
+
+def resolve(alert_id: int, user: str, note: str | None = None,
+            now: datetime | None = None) -> dict:
+    """An open alert resolved by hand by ``user``; 409 if already resolved. (The rule raises
+    it again on a later reading that still meets the condition.)"""
+    now = now or utcnow()
+    s = db.session()
+    a = _get(s, alert_id)
+    if a.status == "resolved":
+        raise _conflict(a)
+    _close(a, user, now)
+    changes: list = []
+    _event(s, a, "resolved", user, now, note, changes)
+    s.commit()
+    _announce(changes)
+    return as_dict(a)
+
+
+# --- per-patient overrides -------------------------------------------------------------------
+
+
+def _override_dict(o: AlertOverride) -> dict:
+    return {"rule": o.rule, "threshold": o.threshold, "clear": o.clear, "enabled": o.enabled,
+            "updated_by": o.updated_by, "updated_at": _iso(o.updated_at)}
+
+
+def get_overrides(patient_id: str) -> dict:
+    """The patient's overrides and the rules as they apply to this patient."""
+    s = db.session()
+    if s.get(Patient, patient_id) is None:
+        raise ApiError(404, "Not Found", f"patient {patient_id!r} does not exist",
+                       [{"field": "patient_id", "message": "unknown patient"}])
+    rows = s.scalars(select(AlertOverride).where(AlertOverride.patient_id == patient_id)
+                     .order_by(AlertOverride.rule))
+    return {"patient_id": patient_id, "overrides": [_override_dict(o) for o in rows],
+            "rules": [rule_dict(r) for r in effective_rules(s, patient_id)]}
+
+
+def rule_dict(r: Rule) -> dict:
+    """A rule as the API shows it."""
+    return {"name": r.name, "kind": r.kind, "level": r.level, "code": r.code,
+            "op": None if r.kind == "news2_single_parameter_3" else r.op,
+            "threshold": r.threshold, "clear": r.clear, "threshold_scale2": r.threshold_scale2,
+            "clear_scale2": r.clear_scale2, "max_age_h": r.max_age_h, "enabled": r.enabled,
+            "horizon_h": r.horizon_h if r.kind == "forecast" else None,
+            "description": r.description}
+
+
+def _check_override(i: int, item: dict[str, Any], seen: set[str]) -> Rule:
+    rules = ruleset().rules
+    name = item["rule"]
+    if name not in rules:
+        raise field_error(f"overrides[{i}].rule", f"unknown rule {name!r} (known: "
+                          + ", ".join(rules) + ")")
+    if name in seen:
+        raise field_error(f"overrides[{i}].rule", f"rule {name!r} given twice")
+    seen.add(name)
+    rule = rules[name]
+    if rule.kind == "news2_single_parameter_3":
+        for key in ("threshold", "clear"):
+            if item.get(key) is not None:
+                raise field_error(f"overrides[{i}].{key}", f"rule {name} has no threshold")
+    eff = rule.with_override(item.get("threshold"), item.get("clear"), item.get("enabled"))
+    if eff.threshold is not None and eff.clear is not None and (
+            eff.clear < eff.threshold if eff.low else eff.clear > eff.threshold):
+        side = "at or above" if eff.low else "at or below"
+        raise field_error(f"overrides[{i}].clear", f"must be {side} the threshold "
+                          f"({eff.threshold:g}) for rule {name} (op {eff.op!r})")
+    return eff
+
+
+def set_overrides(patient_id: str, items: list[dict[str, Any]], user: str | None) -> dict:
+    """Replace the patient's overrides with ``items`` (each: rule, and threshold, clear,
+    enabled: None keeps the file's); re-evaluates the patient."""
+    s = db.session()
+    get_overrides(patient_id)
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        _check_override(i, item, seen)
+    for o in s.scalars(select(AlertOverride).where(AlertOverride.patient_id == patient_id)):
+        s.delete(o)
+    s.flush()
+    now = utcnow()
+    for item in items:
+        s.add(AlertOverride(patient_id=patient_id, rule=item["rule"],
+                            threshold=item.get("threshold"), clear=item.get("clear"),
+                            enabled=item.get("enabled"), updated_by=user, updated_at=now))
+    s.commit()
+    evaluate_patient(patient_id)
+    return get_overrides(patient_id)
