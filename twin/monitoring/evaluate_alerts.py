@@ -1,0 +1,420 @@
+"""NEWS2 and our status / alert rule measured on real ICU stays (issue 13, item 7).
+
+    python -m twin evaluate-alerts --data DIR [--json OUT]
+
+``DIR`` is any YAIB-layout cohort (``dyn.parquet``, ``sta.parquet``, ``outc.parquet``), read by
+the project's loader (:func:`twin.realdata.loader.load_cohort`: its plausible-range rules and
+counts). The task is read from ``outc.parquet``: one label per stay -> ``mortality24`` (the
+first 24 h against death in the ICU); a label per stay and hour -> ``sepsis`` (each hour
+against sepsis onset within the next 6 h).
+
+Hourly observation sets (documented in docs/monitoring.md):
+
+* At each whole hour ``h`` of a stay, every NEWS2 parameter is its latest reading at or before
+  ``h``, carried forward at most :data:`CARRY_H` hours; consciousness is not recorded in these
+  cohorts and counts as Alert; supplemental oxygen is FiO2 > 21 % (carried forward likewise;
+  no FiO2 = room air); SpO2 scale 1. A parameter still missing scores 0 points (the
+  set's partial score).
+* NEWS2 is :func:`twin.monitoring.news2.partial_score` of that set; the status is
+  :func:`twin.monitoring.status.assess` at ``h`` with that NEWS2 and the SBP / HR readings up
+  to ``h`` (no forecast: the rules on the forecast are not measured here).
+
+Rules compared, each an hourly risk score; an alert is open while the score is at or above the
+threshold and is resolved after :data:`CLEAR_H` consecutive hours below it (the hysteresis of
+the alert lifecycle), so an alarm is one raised alert:
+
+* ``news2``: NEWS2 (operating point: the RCP's urgent trigger, NEWS2 >= 5).
+* ``status``: the status level of ``assess`` (stable 0, watch 1, urgent 2, critical 3).
+* ``ours``: ``NEWS2 + w_sbp * sbp_falling + w_hr * hr_rising + w_s3 * single_parameter_3``
+  (the status rules' trend and single-parameter reasons added to the score; monotone in each),
+  its weights and threshold chosen on the ``train`` split of the project's fixed patient-level
+  split (:mod:`twin.realdata.split`) as the most events caught at an alarm rate no higher than
+  NEWS2 >= 5's there, and reported on the held-out stays (``calibration`` + ``test``).
+
+Metrics: AUROC (rank-based, ties averaged; per stay on the maximum over the first 24 h for
+``mortality24``, per hour for ``sepsis``), event recall (deaths with an alarm in the first
+24 h; onsets with an alarm from 6 h before onset up to onset) and alarms (raised alerts) per
+patient-hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin.monitoring import news2 as n2
+from twin.monitoring.status import assess
+from twin.realdata.loader import CohortError, Stay, load_cohort
+
+#: hours a reading is carried forward into later hourly sets
+CARRY_H = 6.0
+#: an open alert resolves after this many consecutive hours below the threshold
+CLEAR_H = 2
+#: the first hours that the mortality24 task scores
+FIRST_H = 24.0
+#: sepsis: an onset is caught by an alarm raised from this many hours before it up to it
+ONSET_WINDOW_H = 6.0
+#: loader endpoint -> NEWS2 parameter
+PARAMETER_OF = {"resp_per_min": "respiratory_rate_per_min", "spo2_pct": "spo2_pct",
+                "sbp_mmhg": "sbp_mmhg", "hr_bpm": "hr_bpm", "temp_c": "temperature_c"}
+ROOM_AIR_FIO2_PCT = 21.0
+STATUS_SCORE = {"stable": 0, "watch": 1, "urgent": 2, "critical": 3, "no-data": 0}
+TUNE_SPLIT = ("train",)
+REPORT_SPLITS = ("calibration", "test")
+#: the grid "ours" is tuned on (train split only)
+GRID = {"w_sbp": (0, 1, 2, 3), "w_hr": (0, 1, 2), "w_s3": (0, 1, 2),
+        "threshold": tuple(range(3, 11))}
+NEWS2_THRESHOLD = 5
+
+
+@dataclass
+class StayHours:
+    """One stay's hourly features and labels."""
+
+    stay_id: int
+    split: str
+    hours: np.ndarray            # whole hours scored
+    news2: np.ndarray            # partial NEWS2 per hour
+    single3: np.ndarray          # a 3 in one parameter
+    sbp_falling: np.ndarray
+    hr_rising: np.ndarray
+    status: np.ndarray           # STATUS_SCORE of assess's level
+    label: np.ndarray            # per hour (sepsis) or one value (mortality24)
+    onset_h: float | None = None
+    missing: dict[str, int] = field(default_factory=dict)
+
+
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve: the Mann-Whitney statistic with ties counted half."""
+    s = np.asarray(scores, float)
+    y = np.asarray(labels, bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(s).rank(method="average").to_numpy()
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def read_labels(directory) -> tuple[str, pd.DataFrame]:
+    """(task, outcomes) from ``outc.parquet``: ``mortality24`` (one boolean label per stay,
+    column ``label``) or ``sepsis`` (columns ``time``, ``label`` per stay and hour)."""
+    path = Path(directory) / "outc.parquet"
+    try:
+        outc = pd.read_parquet(path)
+    except Exception as exc:
+        raise CohortError(f"unreadable parquet: {exc}", file=str(path)) from exc
+    for col in ("stay_id", "label"):
+        if col not in outc.columns:
+            raise CohortError("missing column", file=str(path), column=col)
+    lab = outc["label"]
+    if lab.isna().any():
+        raise CohortError("missing labels", file=str(path), column="label")
+    values = set(pd.unique(lab.astype(float)))
+    if not values <= {0.0, 1.0}:
+        raise CohortError("labels are not binary (a regression task such as los is not an "
+                          "alert outcome)", file=str(path), column="label")
+    hourly = outc["stay_id"].duplicated().any()
+    if hourly:
+        if "time" not in outc.columns:
+            raise CohortError("several labels per stay need a time", file=str(path),
+                              column="time")
+        t = outc["time"]
+        hours = (t.dt.total_seconds().to_numpy(float) / 3600.0
+                 if pd.api.types.is_timedelta64_dtype(t) else t.to_numpy(float))
+        return "sepsis", pd.DataFrame({"stay_id": outc["stay_id"].astype(int).to_numpy(),
+                                       "h": hours, "label": lab.astype(bool).to_numpy()})
+    return "mortality24", pd.DataFrame({"stay_id": outc["stay_id"].astype(int).to_numpy(),
+                                        "label": lab.astype(bool).to_numpy()})
+
+
+def _carried(stay: Stay, endpoint: str, hours: np.ndarray) -> np.ndarray:
+    """The latest value at or before each hour, within CARRY_H; NaN otherwise."""
+    t = stay.times.get(endpoint, np.empty(0))
+    v = stay.values.get(endpoint, np.empty(0))
+    out = np.full(len(hours), np.nan)
+    if not len(t):
+        return out
+    idx = np.searchsorted(t, hours + 1e-9, side="right") - 1
+    ok = (idx >= 0) & (hours - t[np.maximum(idx, 0)] <= CARRY_H + 1e-9)
+    out[ok] = v[idx[ok]]
+    return out
+
+
+def hourly(stay: Stay, hours: np.ndarray) -> dict[str, np.ndarray]:
+    """NEWS2, its single-parameter-3 flag and the status reasons at each hour."""
+    params = {p: _carried(stay, ep, hours) for ep, p in PARAMETER_OF.items()}
+    fio2 = _carried(stay, "fio2_pct", hours)
+    sbp = list(zip(stay.times.get("sbp_mmhg", []), stay.values.get("sbp_mmhg", []),
+                   strict=True))
+    hr = list(zip(stay.times.get("hr_bpm", []), stay.values.get("hr_bpm", []), strict=True))
+    n = len(hours)
+    out = {k: np.zeros(n, int) for k in ("news2", "single3", "sbp_falling", "hr_rising",
+                                         "status")}
+    missing = dict.fromkeys(PARAMETER_OF.values(), 0)
+    for i, h in enumerate(hours):
+        kw = {p: (None if np.isnan(x[i]) else float(x[i])) for p, x in params.items()}
+        for p, x in kw.items():
+            missing[p] += x is None
+        obs = n2.ObservationSet(**kw, consciousness="A",
+                                supplemental_oxygen=bool(fio2[i] > ROOM_AIR_FIO2_PCT))
+        total, pts, _ = n2.partial_score(obs)
+        single3 = any(v == 3 for v in pts.values())
+        t = n2.trigger(total, single3)
+        score = n2.News2(score=total, components=pts, risk=n2.risk_level(total, single3),
+                         single_parameter_3=single3, clinical_response=n2.RESPONSES[t],
+                         monitoring_interval_h=n2.MONITORING_INTERVAL_H[t])
+        series = {"sbp_mmhg": [p for p in sbp if p[0] <= h + 1e-9],
+                  "hr_bpm": [p for p in hr if p[0] <= h + 1e-9]}
+        st = assess(now_h=float(h), series=series, news2=score, last_set_h=float(h))
+        rules = {r.rule for r in st.reasons}
+        out["news2"][i] = total
+        out["single3"][i] = single3
+        out["sbp_falling"][i] = "sbp_falling" in rules
+        out["hr_rising"][i] = "hr_rising" in rules
+        out["status"][i] = STATUS_SCORE[st.level]
+    out["missing"] = missing
+    return out
+
+
+def build(directory) -> tuple[str, list[StayHours], dict[str, int], dict]:
+    """Load the cohort and compute every stay's hourly features."""
+    cohort = load_cohort(directory)
+    task, labels = read_labels(directory)
+    excluded = {"no_outcome": 0, "no_valid_vitals": 0, "no_hours": 0}
+    by_stay = {sid: g for sid, g in labels.groupby("stay_id")} if task == "sepsis" else None
+    death = dict(zip(labels["stay_id"], labels["label"], strict=True)) \
+        if task == "mortality24" else None
+    out = []
+    for stay in cohort.stays:
+        if not any(len(stay.values[ep]) for ep in PARAMETER_OF if ep in stay.values):
+            excluded["no_valid_vitals"] += 1
+            continue
+        onset = None
+        if task == "mortality24":
+            if stay.stay_id not in death:
+                excluded["no_outcome"] += 1
+                continue
+            hours = np.arange(0.0, min(FIRST_H, np.floor(stay.end_h)) + 1.0)
+            label = np.array([death[stay.stay_id]])
+        else:
+            g = by_stay.get(stay.stay_id)
+            if g is None:
+                excluded["no_outcome"] += 1
+                continue
+            g = g.sort_values("h")
+            hours, label = g["h"].to_numpy(float), g["label"].to_numpy(bool)
+            if label.any():
+                # YAIB: the label is True from 6 h before onset (clipped at admission)
+                first, last = hours[label][0], hours[label][-1]
+                onset = first + ONSET_WINDOW_H if first > 0 else max(last - ONSET_WINDOW_H,
+                                                                      0.0)
+        if not len(hours):
+            excluded["no_hours"] += 1
+            continue
+        f = hourly(stay, hours)
+        out.append(StayHours(stay.stay_id, stay.split, hours, f["news2"], f["single3"],
+                             f["sbp_falling"], f["hr_rising"], f["status"], label, onset,
+                             f["missing"]))
+    return task, out, excluded, cohort.counts
+
+
+def risk(s: StayHours, rule: str, w: dict | None = None) -> np.ndarray:
+    """The hourly risk score of ``rule`` (``news2``, ``status`` or ``ours`` with weights)."""
+    if rule == "news2":
+        return s.news2.astype(float)
+    if rule == "status":
+        return s.status.astype(float)
+    return (s.news2 + w["w_sbp"] * s.sbp_falling + w["w_hr"] * s.hr_rising
+            + w["w_s3"] * s.single3).astype(float)
+
+
+def alerts(on: np.ndarray, clear_h: int = CLEAR_H) -> np.ndarray:
+    """Hour indices at which an alert is raised: the condition holds and no alert is open
+    (an open alert resolves after ``clear_h`` consecutive hours without the condition)."""
+    raised, open_, below = [], False, 0
+    for i, x in enumerate(on):
+        if x:
+            below = 0
+            if not open_:
+                raised.append(i)
+                open_ = True
+        elif open_:
+            below += 1
+            if below >= clear_h:
+                open_ = False
+    return np.array(raised, int)
+
+
+def operating(stays: list[StayHours], task: str, scores: list[np.ndarray],
+              threshold: float) -> dict:
+    """Event recall and alarms per patient-hour with the alert open at score >= threshold."""
+    n_alarms, hours, events, caught, hours_on = 0, 0, 0, 0, 0
+    for s, r in zip(stays, scores, strict=True):
+        on = r >= threshold
+        raised = alerts(on)
+        n_alarms += len(raised)
+        hours += len(r)
+        hours_on += int(on.sum())
+        if task == "mortality24":
+            if s.label[0]:
+                events += 1
+                caught += bool(len(raised))
+        elif s.onset_h is not None:
+            events += 1
+            t = s.hours[raised] if len(raised) else np.empty(0)
+            caught += bool(((t >= s.onset_h - ONSET_WINDOW_H) & (t <= s.onset_h)).any())
+    return {"threshold": threshold, "events": events, "caught": caught,
+            "recall": caught / events if events else float("nan"),
+            "alarms": n_alarms, "patient_hours": hours,
+            "alarms_per_patient_hour": n_alarms / hours if hours else float("nan"),
+            "hours_in_alarm_fraction": hours_on / hours if hours else float("nan")}
+
+
+def auroc_of(stays: list[StayHours], task: str, scores: list[np.ndarray]) -> float:
+    if task == "mortality24":
+        return auroc([r.max() for r in scores], [s.label[0] for s in stays])
+    return auroc(np.concatenate(scores), np.concatenate([s.label for s in stays]))
+
+
+def tune(stays: list[StayHours], task: str) -> tuple[dict, dict]:
+    """Weights and threshold of ``ours`` on ``stays``: most events caught at an alarm rate
+    no higher than NEWS2 >= 5's; ties: lower alarm rate, then higher AUROC."""
+    budget = operating(stays, task, [risk(s, "news2") for s in stays], NEWS2_THRESHOLD)
+    best, best_key = None, None
+    for w_sbp, w_hr, w_s3 in itertools.product(GRID["w_sbp"], GRID["w_hr"], GRID["w_s3"]):
+        w = {"w_sbp": w_sbp, "w_hr": w_hr, "w_s3": w_s3}
+        scores = [risk(s, "ours", w) for s in stays]
+        auc = auroc_of(stays, task, scores)
+        for t in GRID["threshold"]:
+            op = operating(stays, task, scores, t)
+            if op["alarms_per_patient_hour"] > budget["alarms_per_patient_hour"] + 1e-12:
+                continue
+            key = (op["caught"], -op["alarms_per_patient_hour"], auc, -(w_sbp + w_hr + w_s3))
+            if best_key is None or key > best_key:
+                best, best_key = {**w, "threshold": t, "tuning": {**op, "auroc": auc}}, key
+    return best, budget
+
+
+def evaluate(directory) -> dict:
+    """The evaluation document (see the module docstring)."""
+    task, stays, excluded, counts = build(directory)
+    if not stays:
+        raise CohortError("no stay with vital signs and an outcome", file=str(directory))
+    train = [s for s in stays if s.split in TUNE_SPLIT]
+    held = [s for s in stays if s.split in REPORT_SPLITS]
+    tuned_on = "train"
+    if not train or not held or not any(_has_event(s) for s in train):
+        train = held = stays   # a small cohort: tuned and reported on every stay
+        tuned_on = "all (too few stays or events to split)"
+    best, budget = tune(train, task)
+    w = {k: best[k] for k in ("w_sbp", "w_hr", "w_s3")}
+    results = {}
+    for name, part in (("held_out", held), ("all", stays)):
+        res = {}
+        for rule, thr, kw in (("news2", NEWS2_THRESHOLD, None), ("status", 2, None),
+                              ("ours", best["threshold"], w)):
+            scores = [risk(s, rule, kw) for s in part]
+            res[rule] = {"auroc": auroc_of(part, task, scores),
+                         **operating(part, task, scores, thr)}
+        # NEWS2 at the threshold whose alarm rate is closest to, and not above, ours
+        news_scores = [risk(s, "news2") for s in part]
+        ours_rate = res["ours"]["alarms_per_patient_hour"]
+        matched = None
+        for t in range(1, 21):
+            op = operating(part, task, news_scores, t)
+            if op["alarms_per_patient_hour"] <= ours_rate + 1e-12:
+                matched = op
+                break
+        res["news2_at_ours_rate"] = matched
+        res["stays"] = len(part)
+        results[name] = res
+    missing = {p: sum(s.missing[p] for s in stays) for p in PARAMETER_OF.values()}
+    return {
+        "data": str(directory), "task": task, "stays": len(stays),
+        "results": {**results["held_out"], "all_stays": results["all"]},
+        "operating_point": {
+            "rule": "ours", "formula": "news2 + w_sbp*sbp_falling + w_hr*hr_rising "
+                                       "+ w_s3*single_parameter_3 >= threshold",
+            **w, "threshold": best["threshold"], "tuned_on": tuned_on,
+            "reported_on": "calibration+test" if held is not stays else "all",
+            "alarm_budget": "NEWS2 >= 5 alarms per patient-hour on the tuning stays",
+            "budget_alarms_per_patient_hour": budget["alarms_per_patient_hour"],
+            "tuning": best["tuning"],
+            "news2_threshold": NEWS2_THRESHOLD, "status_threshold": "urgent",
+            "carry_forward_h": CARRY_H, "alert_clears_after_h": CLEAR_H,
+            "onset_window_h": ONSET_WINDOW_H if task == "sepsis" else None,
+            "first_hours": FIRST_H if task == "mortality24" else None,
+        },
+        "excluded": {**excluded, "stays_without_valid_vitals": counts.get(
+            "stays_without_valid_vitals", 0)},
+        "hour_sets_missing_parameter": missing,
+        "patient_hours": int(sum(len(s.hours) for s in stays)),
+    }
+
+
+def _has_event(s: StayHours) -> bool:
+    return bool(s.label.any())
+
+
+def _table(doc: dict) -> str:
+    op = doc["operating_point"]
+    lines = [f"{doc['task']}: {doc['stays']} stays ({doc['data']}); ours = {op['formula']} "
+             f"with w_sbp={op['w_sbp']} w_hr={op['w_hr']} w_s3={op['w_s3']} "
+             f"threshold={op['threshold']} (tuned on {op['tuned_on']})"]
+    for part, res in (("held-out (" + op["reported_on"] + ")", doc["results"]),
+                      ("all stays", doc["results"]["all_stays"])):
+        lines.append(f"{part}: {res['stays']} stays")
+        lines.append(f"  {'rule':22s} {'AUROC':>6s} {'recall':>14s} {'alarms/pt-h':>12s} "
+                     f"{'h in alarm':>10s}")
+        rows = [("NEWS2 >= 5", res["news2"]), ("status >= urgent", res["status"]),
+                (f"ours >= {op['threshold']}", res["ours"])]
+        if res.get("news2_at_ours_rate"):
+            m = res["news2_at_ours_rate"]
+            rows.append((f"NEWS2 >= {m['threshold']} (<= ours)", {**m, "auroc": float("nan")}))
+        for name, r in rows:
+            auc = "" if np.isnan(r["auroc"]) else f"{r['auroc']:.3f}"
+            lines.append(f"  {name:22s} {auc:>6s} {r['caught']:4d}/{r['events']:<4d}"
+                         f"({r['recall']:.2f}) {r['alarms_per_patient_hour']:12.4f} "
+                         f"{r['hours_in_alarm_fraction']:10.3f}")
+    return "\n".join(lines)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return None if not np.isfinite(x) else float(x)
+    if isinstance(x, np.integer | np.bool_):
+        return x.item()
+    return x
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m twin evaluate-alerts",
+                                description="NEWS2 and our status / alert rule on a real "
+                                            "cohort (YAIB layout): AUROC, recall, alarms")
+    p.add_argument("--data", required=True, help="cohort directory (dyn/sta/outc.parquet)")
+    p.add_argument("--json", default=None, help="write the results here")
+    args = p.parse_args(argv)
+    try:
+        doc = _jsonable(evaluate(args.data))
+    except (CohortError, OSError, ValueError, KeyError) as exc:
+        print(f"{p.prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(_table(doc))
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
