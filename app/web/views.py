@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -11,7 +10,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -22,13 +20,12 @@ from pydantic import ValidationError
 
 from app import auth, forecasting, plots, services
 from app.errors import ApiError, validation_problem
-from app.schemas import ObservationIn, PatientIn, RegimenIn
+from app.schemas import PatientIn, RegimenIn
+from app.web import observation_sets
+from app.web import ward as ward_rows
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
-
-SORT_KEYS = ("id", "age", "sbp", "forecast_sbp", "status")
-
 
 def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
@@ -68,81 +65,16 @@ def logout():
 # --- ward -------------------------------------------------------------------------------------
 
 
-def _latest(patient_id: str, code: str):
-    rows, _ = services.list_observations(patient_id, None, None, code=code)
-    return rows[-1] if rows else None
-
-
-def _at_24h(fc: dict, name: str) -> dict[str, float] | None:
-    ep = fc["endpoints"].get(name)
-    if not ep:
-        return None
-    i = min(range(len(ep["times_h"])),
-            key=lambda k: abs(ep["times_h"][k] - (ep["times_h"][0] + 24)))
-    return {"median": ep["median"][i], "lower": ep["lower"][i], "upper": ep["upper"][i]}
-
-
-def _status(sbp: float | None, fc24: dict | None) -> str:
-    value = fc24["median"] if fc24 else sbp
-    if value is None:
-        return "no data"
-    if value >= 160:
-        return "high"
-    if value >= 140:
-        return "raised"
-    if value < 90:
-        return "low"
-    return "in range"
-
-
-def ward_rows() -> list[dict[str, Any]]:
-    """One row per patient: latest BP, 24 h forecast with interval, status.
-
-    Uncached forecasts are computed until WARD_FORECAST_BUDGET_S is spent; later rows say
-    "forecast pending" (a reload continues, as computed forecasts are cached).
-    """
-    rows = []
-    patients, _ = services.list_patients(10_000, 0)
-    deadline = time.monotonic() + current_app.config["WARD_FORECAST_BUDGET_S"]
-    for p in patients:
-        sbp, dbp = _latest(p.id, "sbp_mmhg"), _latest(p.id, "dbp_mmhg")
-        fc24, note = None, ""
-        if sbp is not None and time.monotonic() > deadline:
-            note = "forecast pending (reload)"
-        elif sbp is not None:
-            try:
-                fc = services.forecast(p.id, horizon_h=24, coverage=0.9, actor=auth.actor())
-                fc24 = _at_24h(fc, "sbp_mmhg")
-            except ApiError as exc:
-                note = exc.title
-        rows.append({"patient": p, "sbp": sbp.value if sbp else None,
-                     "dbp": dbp.value if dbp else None, "bp_time": sbp.time if sbp else None,
-                     "fc24": fc24, "note": note,
-                     "status": _status(sbp.value if sbp else None, fc24)})
-    return rows
-
-
-def _sort(rows: list[dict], key: str, desc: bool) -> list[dict]:
-    def value(r):
-        v = {"id": r["patient"].id, "age": r["patient"].age_years, "sbp": r["sbp"],
-             "forecast_sbp": r["fc24"]["median"] if r["fc24"] else None,
-             "status": r["status"]}[key]
-        return (v is None, v if v is not None else 0)
-
-    rows = sorted(rows, key=value)
-    if desc:
-        none = [r for r in rows if value(r)[0]]
-        rows = [r for r in rows if not value(r)[0]][::-1] + none
-    return rows
-
-
 @bp.get("/")
 def ward():
-    key = request.args.get("sort", "id")
-    key = key if key in SORT_KEYS else "id"
+    """Every patient, sickest and most overdue first (``app.web.ward``); live updates come
+    from ``/ward/events`` (``static/live.js``)."""
+    key = request.args.get("sort", "status")
+    key = key if key in ward_rows.SORT_KEYS else "status"
     desc = request.args.get("order") == "desc"
-    rows = _sort(ward_rows(), key, desc)
-    return render_template("ward.html", rows=rows, sort=key, desc=desc, keys=SORT_KEYS)
+    rows = ward_rows.sort_rows(ward_rows.ward_rows(), key, desc)
+    return render_template("ward.html", rows=rows, sort=key, desc=desc,
+                           keys=ward_rows.SORT_KEYS)
 
 
 # --- intake -----------------------------------------------------------------------------------
@@ -191,7 +123,8 @@ def intake():
 
 
 def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None = None,
-                  whatif_query: dict | None = None, status: int = 200):
+                  whatif_query: dict | None = None, status: int = 200,
+                  obs_errors: dict[str, str] | None = None, obs_form: Any = None):
     p = _patient_or_404(patient_id)
     obs, total = services.list_observations(patient_id, None, None)
     fc, fc_error = None, None
@@ -205,8 +138,11 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
     now = datetime.now(UTC).replace(second=0, microsecond=0, tzinfo=None)
     return render_template(
         "patient.html", p=p, obs=obs[-50:], total=total, fc=fc, fc_error=fc_error,
-        fc24={k: _at_24h(fc, k) for k in ("sbp_mmhg", "dbp_mmhg")} if fc else {},
+        fc24={k: ward_rows.at_24h(fc, k) for k in ("sbp_mmhg", "dbp_mmhg")} if fc else {},
         error=error, whatif=whatif, whatif_query=whatif_query, now=now.isoformat(),
+        live=ward_rows.ward_row(p), obs_fields=observation_sets.field_specs(),
+        acvpu_choices=observation_sets.ACVPU_CHOICES, obs_errors=obs_errors or {},
+        obs_form=obs_form or {},
         tomorrow=(now + timedelta(days=1)).replace(hour=8, minute=0).isoformat(),
     ), status
 
@@ -224,33 +160,20 @@ def patient(patient_id: str):
     return _patient_page(patient_id)
 
 
-OBS_FIELDS = (("sbp_mmhg", "mm[Hg]"), ("dbp_mmhg", "mm[Hg]"), ("hr_bpm", "/min"),
-              ("angII_pg_per_ml", "pg/mL"), ("pra_ng_per_ml_per_h", "ng/mL/h"))
-
-
 @bp.post("/patients/<patient_id>/observations")
 def add_observations(patient_id: str):
+    """One bedside observation set (``app.web.observation_sets``): refused whole, with a
+    message per field and the values kept, or stored whole."""
     _patient_or_404(patient_id)
-    try:
-        when = _form_dt("time")
-        items = []
-        for code, unit in OBS_FIELDS:
-            raw = (request.form.get(code) or "").strip()
-            if raw:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    raise ApiError(422, "Invalid input", f"{code}: not a number",
-                                   [{"field": code, "message": "not a number"}]) from None
-                items.append(ObservationIn(time=when, code=code, value=value, unit=unit,
-                                           source="form"))
-        if not items:
-            raise ApiError(422, "Invalid input", "enter at least one value",
-                           [{"field": "observations", "message": "empty"}])
-        services.record_observations(patient_id, items,
-                                     [it.code for it in items])
-    except (ApiError, ValidationError) as exc:
-        return _patient_page(patient_id, error=_message(exc), status=422)
+    items, errors = observation_sets.parse(request.form)
+    if not errors:
+        try:
+            services.record_observations(patient_id, items, [it.code for it in items])
+        except (ApiError, ValidationError) as exc:
+            errors = {"observations": _message(exc)}
+    if errors:
+        return _patient_page(patient_id, error=observation_sets.messages(errors), status=422,
+                             obs_errors=errors, obs_form=request.form)
     return redirect(url_for("web.patient", patient_id=patient_id))
 
 

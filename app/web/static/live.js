@@ -1,0 +1,126 @@
+// Live ward and patient page: listens to /ward/events (Server-Sent Events) and swaps in the
+// server-rendered fragment of what changed. The pages work without it (reload to refresh).
+(function () {
+  "use strict";
+  var ward = document.querySelector("table#ward[data-live]");
+  var panel = document.querySelector("section#live[data-live-url]");
+  var host = ward || panel;
+  if (!host || !window.EventSource || !window.fetch) { return; }
+  var state = document.getElementById("live-state");
+
+  function say(text) { if (state) { state.textContent = text; } }
+
+  function get(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" },
+                        cache: "no-store" });
+  }
+
+  function parseRows(html) {
+    var t = document.createElement("tbody");
+    t.innerHTML = html;
+    return t;
+  }
+
+  function key(tr) {
+    var overdue = tr.getAttribute("data-overdue");
+    return [Number(tr.getAttribute("data-rank") || 9),
+            overdue === "" || overdue === null ? Infinity : -Number(overdue),
+            tr.getAttribute("data-patient") || ""];
+  }
+
+  function compare(a, b) {
+    var ka = key(a), kb = key(b);
+    for (var i = 0; i < ka.length; i++) {
+      if (ka[i] < kb[i]) { return -1; }
+      if (ka[i] > kb[i]) { return 1; }
+    }
+    return 0;
+  }
+
+  function reorder() {
+    if (ward.getAttribute("data-sort") !== "status") { return; }
+    var body = ward.tBodies[0];
+    var rows = Array.prototype.slice.call(body.querySelectorAll("tr[data-patient]"));
+    rows.sort(compare);
+    if (ward.getAttribute("data-order") === "desc") { rows.reverse(); }
+    rows.forEach(function (tr) { body.appendChild(tr); });
+  }
+
+  function refreshRow(pid) {
+    var url = ward.getAttribute("data-row-url").replace("__pid__", encodeURIComponent(pid));
+    return get(url).then(function (resp) {
+      var old = ward.querySelector('tr[data-patient="' + CSS.escape(pid) + '"]');
+      if (resp.status === 404) { if (old) { old.remove(); } return null; }
+      if (!resp.ok) { return null; }
+      return resp.text().then(function (html) {
+        var tr = parseRows(html).querySelector("tr[data-patient]");
+        if (!tr) { return; }
+        var empty = ward.querySelector("tr.empty");
+        if (empty) { empty.remove(); }
+        if (old) { old.replaceWith(tr); } else { ward.tBodies[0].appendChild(tr); }
+        tr.classList.add("updated");
+        reorder();
+      });
+    });
+  }
+
+  function refreshAll() {
+    return get(ward.getAttribute("data-rows-url")).then(function (resp) {
+      if (!resp.ok) { return; }
+      return resp.text().then(function (html) { ward.tBodies[0].innerHTML = html; });
+    });
+  }
+
+  function refreshPanel() {
+    return get(panel.getAttribute("data-live-url")).then(function (resp) {
+      if (!resp.ok) { return; }
+      return resp.text().then(function (html) {
+        var box = document.createElement("div");
+        box.innerHTML = html;
+        var fresh = box.querySelector("#live-panel");
+        var old = document.getElementById("live-panel");
+        if (fresh && old) { old.replaceWith(fresh); fresh.classList.add("updated"); }
+      });
+    });
+  }
+
+  // one fetch per patient at a time; a change arriving meanwhile refetches once more
+  var busy = {}, again = {};
+  function changed(pid) {
+    if (panel && pid !== panel.getAttribute("data-patient")) { return; }
+    if (busy[pid]) { again[pid] = true; return; }
+    busy[pid] = true;
+    var job = ward ? refreshRow(pid) : refreshPanel();
+    Promise.resolve(job).catch(function () {}).then(function () {
+      busy[pid] = false;
+      if (again[pid]) { again[pid] = false; changed(pid); }
+    });
+  }
+
+  var source = new EventSource(host.getAttribute("data-events"));
+  source.addEventListener("hello", function () { say("live"); host.setAttribute("data-live-state", "open"); });
+  source.addEventListener("patient", function (e) {
+    try { changed(JSON.parse(e.data).patient_id); } catch (err) { /* malformed: ignore */ }
+  });
+  source.addEventListener("resync", function () {
+    if (ward) { refreshAll(); } else { refreshPanel(); }
+  });
+  source.onerror = function () { say("reconnecting…"); };
+
+  // "2 h 10 min ago" stays true without a reload
+  function ago(ms) {
+    var minutes = Math.floor(Math.max(0, ms) / 60000);
+    if (minutes < 1) { return "just now"; }
+    if (minutes < 60) { return minutes + " min ago"; }
+    var hours = Math.floor(minutes / 60); minutes = minutes % 60;
+    if (hours < 48) { return hours + " h" + (minutes ? " " + minutes + " min" : "") + " ago"; }
+    var days = Math.floor(hours / 24); hours = hours % 24;
+    return days + " days" + (hours ? " " + hours + " h" : "") + " ago";
+  }
+  window.setInterval(function () {
+    var now = Date.now();
+    document.querySelectorAll(".ago[data-since]").forEach(function (el) {
+      el.textContent = ago(now - Number(el.getAttribute("data-since")));
+    });
+  }, 30000);
+}());
