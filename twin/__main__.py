@@ -1,6 +1,6 @@
 """`python -m twin <command> ...` (also the `twin` console script): simulate (twin.cli),
 evaluate (twin.forecast.cli), evaluate-real and fit-real (twin.realdata.cli, which takes
-the verb itself)."""
+the verb itself), evaluate-alerts (twin.monitoring.evaluate_alerts)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ COMMANDS = {
     "evaluate": ("twin.forecast.cli", "evaluate the forecasting engines"),
     "evaluate-real": ("twin.realdata.cli", "score the forecasters on a real ICU cohort"),
     "fit-real": ("twin.realdata.cli", "fit the vitals model on a real cohort"),
+    "evaluate-alerts": ("twin.monitoring.evaluate_alerts",
+                        "NEWS2 and the status rule on a real cohort (AUROC, alarms)"),
 }
 #: commands whose module's `main` parses the verb itself (given as its own name there)
 VERB_MODULES = {"evaluate-real": "evaluate-real", "fit-real": "fit"}
-USAGE = ("usage: python -m twin {simulate,evaluate,evaluate-real,fit-real} [options]"
+USAGE = ("usage: python -m twin {simulate,evaluate,evaluate-real,fit-real,evaluate-alerts} "
+         "[options]"
          "   (-h after a command for help)")
 
 
@@ -26,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         for name, (_, doc) in COMMANDS.items():
-            print(f"  {name:15s}{doc}")
+            print(f"  {name:17s}{doc}")
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
