@@ -72,7 +72,8 @@ def test_clinician_workflow(browser, server):
 
     page.fill("#obs-form input[name=sbp_mmhg]", "900")
     page.click("#obs-form button[type=submit]")
-    assert "sbp_mmhg" in page.inner_text(".error")  # bad input: message names the field
+    assert "Systolic must be between" in page.inner_text(".error")  # in clinical words
+    assert page.input_value("#obs-form input[name=sbp_mmhg]") == "900"  # value kept
     assert "None yet" in page.inner_text("#observations")
 
     page.fill("#obs-form input[name=sbp_mmhg]", "162")
