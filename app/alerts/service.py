@@ -209,21 +209,26 @@ def list_alerts(status: str | None = None, patient_id: str | None = None,
     return [as_dict(a) for a in db.session().scalars(q)]
 
 
-def _get(s, alert_id: int) -> Alert:
-    a = s.get(Alert, alert_id) if 0 < alert_id < 2**63 else None
+def _get(s, alert_id: int | str) -> Alert:
+    try:
+        ident = int(alert_id)
+    except (TypeError, ValueError):
+        ident = 0
+    a = s.get(Alert, ident) if 0 < ident < 2**63 else None
     if a is None:
         raise ApiError(404, "Not Found", f"alert {alert_id} does not exist",
                        [{"field": "alert_id", "message": "unknown alert"}])
     return a
 
 
-def get_alert(alert_id: int) -> dict:
+def get_alert(alert_id: int | str) -> dict:
     """One alert with its events (oldest first), or a 404 problem."""
     s = db.session()
-    out = as_dict(_get(s, alert_id))
+    a = _get(s, alert_id)
+    out = as_dict(a)
     out["events"] = [{"time": e.time.isoformat(), "event": e.event, "actor": e.actor,
                       "level": e.level, "note": e.note}
-                     for e in s.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id)
+                     for e in s.scalars(select(AlertEvent).where(AlertEvent.alert_id == a.id)
                                         .order_by(AlertEvent.id))]
     return out
 
@@ -237,10 +242,10 @@ def _conflict(a: Alert) -> ApiError:
     return ApiError(409, "Conflict", detail, [{"field": "status", "message": a.status}])
 
 
-def acknowledge(alert_id: int, user: str, note: str | None = None,
+def acknowledge(alert_id: int | str, user: str | None, note: str | None = None,
                 now: datetime | None = None) -> dict:
     """``raised`` -> ``acknowledged`` by ``user`` with ``note``; 409 if not raised."""
-    now = now or utcnow()
+    now, user = now or utcnow(), user or "unknown"
     s = db.session()
     a = _get(s, alert_id)
     if a.status != "raised":
@@ -253,11 +258,11 @@ def acknowledge(alert_id: int, user: str, note: str | None = None,
     return as_dict(a)
 
 
-def resolve(alert_id: int, user: str, note: str | None = None,
+def resolve(alert_id: int | str, user: str | None, note: str | None = None,
             now: datetime | None = None) -> dict:
     """An open alert resolved by hand by ``user``; 409 if already resolved. (The rule raises
     it again on a later reading that still meets the condition.)"""
-    now = now or utcnow()
+    now, user = now or utcnow(), user or "unknown"
     s = db.session()
     a = _get(s, alert_id)
     if a.status == "resolved":
