@@ -133,8 +133,9 @@ class PatientOut(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     status: StatusOut | None = Field(
-        default=None, description="ward status with its reasons (GET only; null when the "
-                                  "status rules are unavailable)")
+        default=None, description="ward status with its reasons: GET of one patient, or the "
+                                  "list with include=status; else (or if the status rules "
+                                  "fail) null")
 
 
 class Page(BaseModel):

@@ -189,7 +189,10 @@ def _core_paths() -> dict[str, Any]:
                      "responses": {**_ok("PatientOut", "201", "created"),
                                    **_errors("400", "409", "415", "422")}},
             "get": {"operationId": "listPatients", "tags": ["patients"],
-                    "summary": "Patients, paged", "parameters": PAGING,
+                    "summary": "Patients, paged",
+                    "parameters": [*PAGING, _query(
+                        "include", {"type": "string", "enum": ["status"]},
+                        "status: each patient's ward status (a few queries per patient)")],
                     "responses": {**_ok("PatientPage"), **_errors("400")}}},
         "/api/v1/patients/{patient_id}": {
             "get": {"operationId": "getPatient", "tags": ["patients"], "parameters": [PID],

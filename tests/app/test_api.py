@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -291,7 +292,7 @@ def test_audit_log_records_reads_and_writes(app, client, auth_headers, patient):
 def test_openapi_document(client, auth_headers, app):
     spec = client.get("/api/v1/openapi.json", headers=auth_headers).get_json()
     assert spec["openapi"].startswith("3.1")
-    api_rules = {r.rule.replace("<patient_id>", "{patient_id}")
+    api_rules = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.rule)  # <int:alert_id> -> {alert_id}
                  for r in app.url_map.iter_rules() if r.rule.startswith("/api/")}
     assert api_rules <= set(spec["paths"]), api_rules - set(spec["paths"])
     for path, ops in spec["paths"].items():

@@ -57,10 +57,14 @@ def test_deteriorating_patient_is_urgent_with_falling_sbp(client, auth_headers):
 def test_status_in_the_patient_list(client, auth_headers):
     sick = _patient(client, auth_headers, DETERIORATING)
     empty = _patient(client, auth_headers)
-    items = {p["id"]: p for p in client.get("/api/v1/patients",
+    items = {p["id"]: p for p in client.get("/api/v1/patients?include=status",
                                             headers=auth_headers).get_json()["items"]}
     assert items[sick]["status"]["level"] in ("urgent", "critical")
     assert items[empty]["status"]["level"] == "no-data"
+    plain = client.get("/api/v1/patients", headers=auth_headers).get_json()["items"]
+    assert {p["status"] for p in plain} == {None}  # the status only when asked for
+    bad = client.get("/api/v1/patients?include=alerts", headers=auth_headers)
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "include"
 
 
 def test_two_month_old_reading_is_not_stable(client, auth_headers):
