@@ -13,6 +13,7 @@ from typing import Any
 
 from app.alerts.rules import Rule
 from twin.monitoring import news2
+from twin.monitoring.status import StatusThresholds, trend
 
 #: observation code -> NEWS2 parameter
 NEWS2_CODES = {"rr_per_min": "respiratory_rate_per_min", "spo2_pct": "spo2_pct",
@@ -152,11 +153,37 @@ def forecast_edge(rule: Rule, forecast: dict | None, now: datetime) -> Finding:
                      "horizon_h": rule.horizon_h})
 
 
+def trend_change(rule: Rule, series: list[Reading], now: datetime) -> Finding:
+    """The robust fall (or rise) of ``rule.code`` over the window against the threshold."""
+    th = StatusThresholds(trend_window_h=rule.window_h,
+                          trend_max_lookback_h=max(48.0, rule.window_h))
+    if not series or now - series[-1].time > timedelta(hours=rule.max_age_h):
+        return UNKNOWN  # no recent reading: a trend of old data neither raises nor clears
+    points = [((r.time - now).total_seconds() / 3600.0, r.value) for r in series]
+    tr = trend(points, 0.0, th)
+    if tr is None:
+        return UNKNOWN
+    size = tr.robust_fall if rule.direction == "falling" else tr.robust_rise
+    change = tr.recent - tr.earlier
+    assert rule.threshold is not None
+    message = (f"{rule.code} {rule.direction} {_fmt(abs(change))} over {_fmt(tr.span_h)} h "
+               f"({_fmt(tr.first)} -> {_fmt(tr.last)}; robust {_fmt(size)} {rule.op} "
+               f"{_fmt(rule.threshold)})")
+    return _compare(rule, size, rule.threshold, rule.clear, message,
+                    {"robust_change": round(size, 2), "change": round(change, 2),
+                     "earlier": tr.earlier, "recent": tr.recent, "first": tr.first,
+                     "last": tr.last, "span_h": round(tr.span_h, 2), "n": tr.n})
+
+
 def evaluate(rule: Rule, latest: dict[str, Reading], now: datetime, spo2_scale: int,
-             forecast: dict | None = None) -> Finding:
-    """The finding of one (effective, enabled) rule."""
+             forecast: dict | None = None,
+             series: dict[str, list[Reading]] | None = None) -> Finding:
+    """The finding of one (effective, enabled) rule; ``series``: readings per code, oldest
+    first (trend rules)."""
     if rule.kind == "vital":
         return vital(rule, latest, now, spo2_scale)
+    if rule.kind == "trend":
+        return trend_change(rule, (series or {}).get(rule.code or "", []), now)
     if rule.kind == "forecast":
         return forecast_edge(rule, forecast, now)
     obs = observation_set(latest, now, rule.max_age_h, spo2_scale)

@@ -15,12 +15,16 @@ Layout (see the shipped file for every rule)::
     urgent = 30
 
     [rules.sbp_low]
-    kind = "vital"          # vital | news2 | news2_single_parameter_3 | forecast
+    kind = "vital"          # vital | news2 | news2_single_parameter_3 | forecast | trend
     code = "sbp_mmhg"       # vital and forecast rules: the observation code
     level = "urgent"        # critical | urgent | watch
     op = "<"                # < <= > >=: raise while `value op threshold`
     threshold = 90
     clear = 95              # resolve only beyond this (hysteresis); default: the threshold
+
+A trend rule (``direction = "falling"`` or ``"rising"``, ``window_h``) compares the robust
+change of ``code`` over the window (``twin.monitoring.status.trend``: it must hold with any
+one reading left out; at least 4 readings) with ``op = ">="`` and ``threshold``.
 
 A low rule (``<``, ``<=``) resolves when the value is at or above ``clear`` and no longer
 meets the condition; a high rule (``>``, ``>=``) when it is at or below ``clear`` and no
@@ -37,12 +41,13 @@ from typing import Any
 
 #: alert levels, least severe first (escalation walks up this list)
 LEVELS = ("watch", "urgent", "critical")
-KINDS = ("vital", "news2", "news2_single_parameter_3", "forecast")
+KINDS = ("vital", "news2", "news2_single_parameter_3", "forecast", "trend")
 OPS = ("<", "<=", ">", ">=")
 DEFAULT_FILE = Path(__file__).with_name("rules.toml")
 
 _RULE_KEYS = {"kind", "level", "code", "op", "threshold", "clear", "max_age_h", "enabled",
-              "threshold_scale2", "clear_scale2", "horizon_h", "edge", "description"}
+              "threshold_scale2", "clear_scale2", "horizon_h", "edge", "description",
+              "direction", "window_h"}
 _TOP_KEYS = {"defaults", "escalation", "rules"}
 _DEFAULT_KEYS = {"max_age_h"}
 _EDGES = ("lower", "median", "upper")
@@ -71,6 +76,9 @@ class Rule:
     #: forecast rules: the hours ahead looked at, and which edge of the 90 % interval
     horizon_h: float = 24.0
     edge: str = "lower"
+    #: trend rules: falling or rising, over the readings of the last ``window_h`` hours
+    direction: str = "falling"
+    window_h: float = 24.0
     description: str = ""
 
     @property
@@ -194,7 +202,7 @@ def _rule(source: str, name: str, raw: Any, max_age_h: float,
     args["op"] = _choice(source, p + "op", raw.get("op", ">="), OPS)
     if "threshold" not in raw:
         raise _fail(source, p + "threshold", "missing")
-    if kind in ("vital", "forecast"):
+    if kind in ("vital", "forecast", "trend"):
         if "code" not in raw:
             raise _fail(source, p + "code", "missing (an observation code, e.g. sbp_mmhg)")
         code = raw["code"]
@@ -203,6 +211,19 @@ def _rule(source: str, name: str, raw: Any, max_age_h: float,
         args["code"] = code
     elif "code" in raw:
         raise _fail(source, p + "code", f"not used by kind {kind}")
+    for key in ("window_h",):
+        if key in raw:
+            args[key] = _number(source, p + key, raw[key])
+            if kind != "trend" or args[key] <= 0:
+                raise _fail(source, p + key, "only trend rules have a window (hours > 0)")
+    if kind == "trend":
+        args["direction"] = _choice(source, p + "direction", raw.get("direction", "falling"),
+                                    ("falling", "rising"))
+        if args["op"] not in (">", ">="):
+            raise _fail(source, p + "op", "a trend rule compares the size of the change: "
+                        "use >= or >")
+    elif "direction" in raw:
+        raise _fail(source, p + "direction", "only trend rules have a direction")
     if kind == "forecast":
         args["edge"] = _choice(source, p + "edge", raw.get("edge", "lower"), _EDGES)
         if args.get("horizon_h", 24.0) <= 0:

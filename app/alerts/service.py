@@ -77,17 +77,19 @@ def _announce(changes: list[tuple[str, dict, int]]) -> None:
 # --- evaluation ------------------------------------------------------------------------------
 
 
-def _latest(s, patient_id: str, now: datetime, hours: float) -> dict[str, conditions.Reading]:
-    """The latest reading of each code within ``hours`` before ``now`` (none after it)."""
+def _readings(s, patient_id: str, now: datetime, hours: float
+              ) -> tuple[dict[str, conditions.Reading], dict[str, list[conditions.Reading]]]:
+    """(the latest reading of each code, every reading per code oldest first) within
+    ``hours`` before ``now`` (none after it, bar clock skew)."""
     rows = s.execute(select(Observation.code, Observation.time, Observation.value)
                      .where(Observation.patient_id == patient_id,
                             Observation.time >= now - timedelta(hours=hours),
                             Observation.time <= now + timedelta(minutes=5))
-                     .order_by(Observation.time.desc(), Observation.id.desc())).all()
-    latest: dict[str, conditions.Reading] = {}
+                     .order_by(Observation.time, Observation.id)).all()
+    series: dict[str, list[conditions.Reading]] = {}
     for code, time, value in rows:
-        latest.setdefault(code, conditions.Reading(time, value))
-    return latest
+        series.setdefault(code, []).append(conditions.Reading(time, value))
+    return {code: rs[-1] for code, rs in series.items()}, series
 
 
 def effective_rules(s, patient_id: str) -> list[Rule]:
@@ -129,8 +131,9 @@ def evaluate_patient(patient_id: str, now: datetime | None = None,
             return []
         spo2_scale = s.scalar(select(Patient.spo2_scale).where(Patient.id == patient_id)) or 1
         rules = effective_rules(s, patient_id)
-        hours = max((r.max_age_h for r in rules), default=12.0)
-        latest = _latest(s, patient_id, now, hours)
+        hours = max([r.max_age_h for r in rules]
+                    + [max(48.0, r.window_h) for r in rules if r.kind == "trend"])
+        latest, series = _readings(s, patient_id, now, hours)
         open_ = {a.rule: a for a in s.scalars(select(Alert).where(
             Alert.patient_id == patient_id, Alert.status.in_(OPEN)))}
         for rule in rules:
@@ -143,7 +146,7 @@ def evaluate_patient(patient_id: str, now: datetime | None = None,
                 continue
             if rule.kind == "forecast" and forecast is None:
                 continue
-            finding = conditions.evaluate(rule, latest, now, spo2_scale, forecast)
+            finding = conditions.evaluate(rule, latest, now, spo2_scale, forecast, series)
             if finding.state == "met" and a is None:
                 a = _raise(s, patient_id, rule, finding, now)
                 _event(s, a, "raised", SYSTEM, now, None, changes)
@@ -302,6 +305,8 @@ def rule_dict(r: Rule) -> dict:
             "threshold": r.threshold, "clear": r.clear, "threshold_scale2": r.threshold_scale2,
             "clear_scale2": r.clear_scale2, "max_age_h": r.max_age_h, "enabled": r.enabled,
             "horizon_h": r.horizon_h if r.kind == "forecast" else None,
+            "direction": r.direction if r.kind == "trend" else None,
+            "window_h": r.window_h if r.kind == "trend" else None,
             "description": r.description}
 
 

@@ -281,3 +281,32 @@ def test_forecast_rule_on_the_interval_edge(app):
     assert conditions.forecast_edge(rule, fc([95, 92, 93, 70]), now).state == "unknown"
     assert conditions.forecast_edge(rule, fc([97, 96, 99, 70]), now).state == "cleared"
     assert conditions.forecast_edge(rule, None, now).state == "unknown"
+
+
+def test_the_deteriorating_patient_raises_sbp_falling_then_acknowledged_and_audited(
+        app, client, auth_headers, patient):
+    """96/58, HR 124, falling for 40 h: no single threshold is crossed (NEWS2 so far 4), the
+    trend rules raise; acknowledging is in the event trail and the audit log."""
+    for h, sbp, hr in ((40, 148, 104), (26, 138, None), (12, 118, None), (0.5, 96, 124)):
+        _post(client, auth_headers, patient, h, sbp_mmhg=sbp,
+              **({} if hr is None else {"hr_bpm": hr}))
+    assert _rule(client, auth_headers, patient, "sbp_low") == []
+    (fall,) = _rule(client, auth_headers, patient, "sbp_falling", status="open")
+    assert fall["level"] == "urgent" and fall["values"]["robust_change"] >= 20
+    assert "sbp_mmhg falling" in fall["message"]
+    assert _rule(client, auth_headers, patient, "news2_medium") == []  # NEWS2 so far 4
+    resp = client.post(f"/api/v1/alerts/{fall['id']}/acknowledge",
+                       json={"note": "registrar informed"}, headers=auth_headers)
+    assert resp.status_code == 200
+    with app.app_context(), db.new_session() as s:
+        events = s.scalars(select(AlertEvent).where(AlertEvent.alert_id == fall["id"])
+                           .order_by(AlertEvent.id)).all()
+        assert [(e.event, e.actor) for e in events] == [("raised", "system"),
+                                                        ("acknowledged", "integrator")]
+        assert s.scalars(select(AuditEvent).where(
+            AuditEvent.path == f"/api/v1/alerts/{fall['id']}/acknowledge",
+            AuditEvent.patient_id == patient)).one().actor == "integrator"
+    # a steady SBP afterwards clears the trend
+    for h in (0.4, 0.3, 0.2, 0.1, 0.05, 0.02):
+        _post(client, auth_headers, patient, h, sbp_mmhg=120, hr_bpm=80)
+    assert _rule(client, auth_headers, patient, "sbp_falling")[0]["status"] == "resolved"

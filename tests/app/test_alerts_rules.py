@@ -40,7 +40,8 @@ def _app(tmp_path: Path, text: str | None = None, **extra):
 def test_the_shipped_rules_file_is_valid_and_has_the_issue_rules():
     rs = rules.load(None, set(CODES))
     assert {"news2_medium", "news2_high", "news2_single_parameter_3", "sbp_low", "sbp_high",
-            "hr_high", "hr_low", "spo2_low", "temp_high", "forecast_sbp_low"} <= set(rs.rules)
+            "hr_high", "hr_low", "spo2_low", "temp_high", "forecast_sbp_low", "sbp_falling",
+            "hr_rising"} <= set(rs.rules)
     sbp = rs.rules["sbp_low"]
     assert (sbp.op, sbp.threshold, sbp.clear, sbp.level) == ("<", 90, 95, "urgent")
     assert rs.rules["sbp_high"].clear == 170 and rs.rules["hr_high"].clear == 120
@@ -79,6 +80,12 @@ BAD = [
      "missing"),
     (GOOD + "\n[rules.y]\nkind = \"gut_feeling\"\nlevel = \"watch\"\n", "rules.y.kind",
      "must be one of"),
+    (GOOD + "\n[rules.t]\nkind = \"trend\"\ncode = \"sbp_mmhg\"\nlevel = \"watch\"\n"
+     "threshold = 20\ndirection = \"sideways\"\n", "rules.t.direction", "must be one of"),
+    (GOOD + "\n[rules.t]\nkind = \"trend\"\ncode = \"sbp_mmhg\"\nlevel = \"watch\"\n"
+     "threshold = 20\nop = \"<\"\n", "rules.t.op", "size of the change"),
+    (GOOD.replace("clear = 95", "clear = 95\nwindow_h = 12"), "rules.sbp_low.window_h",
+     "only trend rules"),
     ("[rules.sbp_low\n", "not valid TOML", ""),
 ]
 
