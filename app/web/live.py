@@ -30,6 +30,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -115,6 +116,9 @@ def _stream(slot: threading.BoundedSemaphore | None, last_id: str | None):
 @bp.get("/ward/events")
 def ward_events():
     """Server-Sent Events of patient and alert changes (see the module docstring)."""
+    leftover = g.pop("db_session", None)
+    if leftover is not None:  # hold no database connection for the stream's life
+        leftover.close()
     slot = _slot()
     got = slot.acquire(blocking=False)
     last_id = request.headers.get("Last-Event-ID") or request.args.get("last")

@@ -37,8 +37,9 @@ try:
 except ImportError:  # pragma: no cover
     news2_rules = None
 try:
-    from twin.monitoring.status import LEVELS, SEVERITY, trend
+    from twin.monitoring.status import LABELS, LEVELS, SEVERITY, trend
 except ImportError:  # pragma: no cover
+    LABELS = {}
     LEVELS = ("critical", "urgent", "watch", "stable", "no-data")
     SEVERITY = {level: i for i, level in enumerate(LEVELS)}
     trend = None
@@ -140,14 +141,17 @@ def latest_set(patient_id: str, obs: list, spo2_scale: int = 1,
 
 
 def sbp_trend(obs: list, now: datetime) -> str | None:
-    """"falling", "rising" or "steady" over the recent SBP readings (the status rules' robust
-    trend window, 24 h reaching back to 48 h); None with too few readings."""
+    """"falling", "rising" or "steady": the median of the recent half of the SBP readings
+    against the earlier half, in the status rules' trend window (24 h, reaching back to 48 h
+    for 4 readings), turned at TREND_MMHG; None with too few readings. (The arrow shows the
+    direction; the ``sbp_falling`` status rule asks for more: a fall robust to any reading.)
+    """
     pts = [((o.time - now).total_seconds() / 3600, o.value) for o in obs if o.code == "sbp_mmhg"]
     if trend is not None:
         tr = trend(pts, 0.0)
         if tr is None:
             return None
-        fall, rise = tr.robust_fall, tr.robust_rise
+        fall, rise = -tr.change, tr.change
     else:  # pragma: no cover - fallback without the status module
         pts = [p for p in pts if p[0] >= -24]
         if len(pts) < 4:
@@ -237,7 +241,9 @@ def ward_row(p, deadline: float | None = None, now: datetime | None = None) -> d
             fc = services.forecast(p.id, horizon_h=24, coverage=0.9, actor=auth.actor())
             fc24 = at_24h(fc, "sbp_mmhg")
         except ApiError as exc:
-            note = exc.title
+            note = "forecast unavailable"
+            current_app.logger.info("ward forecast unavailable",
+                                    extra={"patient_id": p.id, "detail": exc.detail})
     news2 = latest_set(p.id, obs, getattr(p, "spo2_scale", 1) or 1, now)
     last_time = obs[-1].time if obs else None  # in time order
     age_s = (now - last_time).total_seconds() if last_time else None
@@ -257,7 +263,10 @@ def ward_row(p, deadline: float | None = None, now: datetime | None = None) -> d
             "hr_time": hr.time if hr else None, "news2": news2,
             "trend": sbp_trend(obs, now), "last_time": last_time, "age_s": age_s,
             "age_text": age_text, "interval_h": interval_h, "overdue_h": overdue_h,
-            "stale": stale, "fc24": fc24, "note": note, "alerts": open_alerts(p.id),
+            "stale": stale, "fc24": fc24,
+            "missing": [LABELS.get(m, m.replace("_", " ")) for m in
+                        (news2 or {}).get("missing", [])],
+            "note": note, "alerts": open_alerts(p.id),
             "status": level}
 
 

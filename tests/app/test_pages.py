@@ -116,7 +116,7 @@ def test_ward_marks_stale_and_incomplete_sets(clinician):
     row = _row(page, partial)
     news2 = row.split('<td class="news2">', 1)[1].split("</td>", 1)[0]
     assert "incomplete" in news2 and "<strong>" not in news2  # not shown as a score
-    assert "respiratory rate per min" in news2
+    assert "respiration rate" in news2 and "temperature" in news2
     assert "88" in row.split('<td class="hr">', 1)[1].split("</td>", 1)[0]
     assert "118/70" in row
 
