@@ -1,6 +1,7 @@
 """`python -m twin <command> ...` (also the `twin` console script): simulate (twin.cli),
 evaluate (twin.forecast.cli), evaluate-real and fit-real (twin.realdata.cli, which takes
-the verb itself), evaluate-alerts (twin.monitoring.evaluate_alerts)."""
+the verb itself), evaluate-alerts and evaluate-checks
+(twin.monitoring)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ COMMANDS = {
     "fit-real": ("twin.realdata.cli", "fit the vitals model on a real cohort"),
     "evaluate-alerts": ("twin.monitoring.evaluate_alerts",
                         "NEWS2 and the status rule on a real cohort (AUROC, alarms)"),
+    "evaluate-checks": ("twin.monitoring.evaluate_checks",
+                        "measurement checks on a real cohort with injected artefacts"),
 }
 #: commands whose module's `main` parses the verb itself (given as its own name there)
 VERB_MODULES = {"evaluate-real": "evaluate-real", "fit-real": "fit"}
-USAGE = ("usage: python -m twin {simulate,evaluate,evaluate-real,fit-real,evaluate-alerts} "
-         "[options]"
+USAGE = ("usage: python -m twin {simulate,evaluate,evaluate-real,fit-real,evaluate-alerts,"
+         "evaluate-checks} [options]"
          "   (-h after a command for help)")
 
 
