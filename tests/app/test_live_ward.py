@@ -6,7 +6,6 @@ acknowledging it from the ward changes the row; the patient page's live panel fo
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -82,14 +81,21 @@ def _wait_live(page) -> None:
 def _raise_alert(srv, pid: str, rule: str, message: str) -> int:
     """An open alert written straight into the server's database (as another process
     would): the page learns of it through the change cursor alone."""
-    db = srv.workdir / "e2e.db"
-    with sqlite3.connect(db, timeout=10) as conn:
-        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-        cur = conn.execute(
-            "INSERT INTO alerts (patient_id, rule, level, status, open_key, message, "
-            "values_json, raised_at) VALUES (?, ?, 'urgent', 'raised', ?, ?, '{}', ?)",
-            (pid, rule, f"{pid}:{rule}", message, now))
-        return int(cur.lastrowid)
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app.models import Alert
+
+    engine = create_engine(srv.env["DATABASE_URL"])
+    try:
+        with Session(engine) as s:
+            a = Alert(patient_id=pid, rule=rule, level="urgent", status="raised",
+                      open_key=f"{pid}:{rule}", message=message)
+            s.add(a)
+            s.commit()
+            return a.id
+    finally:
+        engine.dispose()
 
 
 def test_reading_from_the_api_updates_the_open_ward_without_reload(browser, server):  # noqa: F811
