@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -54,7 +54,9 @@ def _alerts_service():
         return None
 
 
-#: observations a row looks back on (trend, latest values)
+#: hours of observations a row looks at (the status rules' longest trend look-back)
+TREND_LOOKBACK_H = 48.0
+#: without any in that window: this many of the newest observations
 RECENT = 400
 #: SBP change (mmHg, robust to one reading) that turns the trend arrow
 TREND_MMHG = 10.0
@@ -87,8 +89,16 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
 
 
-def _recent(patient_id: str) -> list:
+def _recent(patient_id: str, now: datetime) -> list:
+    """The observations of the last TREND_LOOKBACK_H (trend, latest values); when there are
+    none, the newest RECENT ever (a stale patient still shows their last values)."""
+    rows, _ = services.list_observations(patient_id, now - timedelta(hours=TREND_LOOKBACK_H),
+                                         None)
+    if rows:
+        return rows
     _, total = services.list_observations(patient_id, None, None, limit=0)
+    if not total:
+        return []
     rows, _ = services.list_observations(patient_id, None, None, limit=RECENT,
                                          offset=max(0, total - RECENT))
     return rows
@@ -231,7 +241,7 @@ def ward_row(p, deadline: float | None = None, now: datetime | None = None) -> d
     """One patient's row (see the module docstring). ``deadline`` (monotonic): past it, an
     uncached forecast is not computed and the row says "forecast pending"."""
     now = now or datetime.now(UTC)
-    obs = _recent(p.id)
+    obs = _recent(p.id, now)
     sbp, dbp, hr = _latest(obs, "sbp_mmhg"), _latest(obs, "dbp_mmhg"), _latest(obs, "hr_bpm")
     fc, fc24, note = None, None, ""
     if sbp is not None and deadline is not None and time.monotonic() > deadline:
