@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from twin.forecast.endpoints import NAMES as TWIN_ENDPOINTS
 from twin.forecast.endpoints import PLAUSIBLE  # vital-sign ranges: one table, the twin's
 
 
@@ -97,8 +98,9 @@ CODES: dict[str, Code] = {c.name: c for c in (
          "14682-9", "Creatinine [Moles/volume] in Serum or Plasma"),
 )}
 
-#: the codes the twin forecasts from (observations of the other codes are ward data only)
-TWIN_CODES: frozenset[str] = frozenset(PLAUSIBLE)
+#: the codes the twin forecasts from (the labs of the RAS and the four vital signs it
+#: models); observations of the ward codes are monitoring data only
+TWIN_CODES: frozenset[str] = frozenset(CODES) & frozenset(TWIN_ENDPOINTS)
 
 #: LOINC code -> our code name (including the accepted alternatives)
 LOINC_TO_CODE = {c.loinc: c.name for c in CODES.values() if c.loinc}

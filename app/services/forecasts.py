@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from flask import current_app
 
-from app import cache, forecasting
+from app import cache, codes, forecasting
 from app.errors import ApiError, field_error
 from app.models import Observation, Patient, utcnow
 from app.observability import METRICS
@@ -113,7 +113,7 @@ def load_for_forecast(patient_id: str) -> tuple[Patient, list[Observation], date
     """The patient, observations of the look-back window (time order) and the issue time."""
     p = get_patient(patient_id)
     now = utcnow()
-    obs, _ = list_observations(patient_id, now - LOOKBACK, None)
+    obs, _ = list_observations(patient_id, now - LOOKBACK, None, code_in=codes.TWIN_CODES)
     if not obs:
         raise ApiError(409, "No observations",
                        f"the forecast needs an observation from the last {LOOKBACK.days} days",

@@ -61,6 +61,22 @@ def test_forecast_json(model_app, api):
     assert set(fc["endpoints"]) >= {"angII_pg_per_ml", "ace_inhibition_pct", "hr_bpm"}
 
 
+def test_ward_observations_do_not_break_the_forecast(api):
+    """A bedside set (RR, SpO2, temperature, ACVPU...) is monitoring data: the forecast still
+    runs on the twin's endpoints, and the set's BP is one of its readings."""
+    client, h = api
+    pid, _ = _admit_with_data(client, h)
+    obs_set = {"time": datetime.now(UTC).isoformat(), "respiratory_rate_per_min": 18,
+               "spo2_pct": 96, "supplemental_oxygen": False, "sbp_mmhg": 131, "dbp_mmhg": 80,
+               "hr_bpm": 84, "consciousness": "A", "temperature_c": 37.2}
+    resp = client.post(f"/api/v1/patients/{pid}/observation-sets", json=obs_set, headers=h)
+    assert resp.status_code == 201, resp.get_json()
+    fc = client.get(f"/api/v1/patients/{pid}/forecast?horizon_h=6", headers=h)
+    assert fc.status_code == 200, fc.get_json()
+    assert "rr_per_min" not in fc.get_json()["endpoints"]
+    assert fc.get_json()["endpoints"]["sbp_mmhg"]["median"][0] == pytest.approx(131, abs=0.5)
+
+
 def test_forecast_is_cached_until_data_changes(model_app, api):
     client, h = api
     pid, _ = _admit_with_data(client, h)

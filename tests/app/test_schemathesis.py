@@ -43,6 +43,7 @@ def _make_schema():
     """A fresh app on a temporary SQLite database, seeded; its schema loaded from the app."""
     tmp = Path(tempfile.mkdtemp(prefix="schemathesis-"))
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False,
+                      "PREWARM_FORECASTS": False,  # no warm-up race with the seeding below
                       "DATABASE_URL": f"sqlite:///{tmp / 'st.db'}",
                       "MODEL_URI": str(tmp / "model")})
     STATE["app"] = app
