@@ -68,7 +68,7 @@ NOTE_IN = {"type": "object", "additionalProperties": False,
            "properties": {"note": {"type": ["string", "null"], "maxLength": 2000}}}
 
 _AID = {"name": "alert_id", "in": "path", "required": True,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}}
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}
 _PID = {"name": "patient_id", "in": "path", "required": True,
         "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
 

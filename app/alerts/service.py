@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import db
 from app.alerts import conditions, webhooks
@@ -87,8 +89,8 @@ def _readings(s, patient_id: str, now: datetime, hours: float
                             Observation.time <= now + timedelta(minutes=5))
                      .order_by(Observation.time, Observation.id)).all()
     series: dict[str, list[conditions.Reading]] = {}
-    for code, time, value in rows:
-        series.setdefault(code, []).append(conditions.Reading(time, value))
+    for code, at, value in rows:
+        series.setdefault(code, []).append(conditions.Reading(at, value))
     return {code: rs[-1] for code, rs in series.items()}, series
 
 
@@ -114,8 +116,38 @@ def _raise(s, patient_id: str, rule: Rule, finding: conditions.Finding,
     return a
 
 
-def _close(a: Alert, user: str, now: datetime) -> None:
-    a.status, a.resolved_at, a.resolved_by, a.open_key = "resolved", now, user, None
+def _move(s, a: Alert, statuses: tuple[str, ...], at_level: str | None = None,
+          **values: Any) -> bool:
+    """Change ``a`` only if it is still in one of ``statuses`` (and at ``at_level``): one
+    conditional UPDATE, so of two concurrent transitions exactly one wins; False if the
+    other one did."""
+    q = update(Alert).where(Alert.id == a.id, Alert.status.in_(statuses))
+    if at_level is not None:
+        q = q.where(Alert.level == at_level)
+    res = s.execute(q.values(**values).execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        return False
+    for key, value in values.items():
+        set_committed_value(a, key, value)
+    return True
+
+
+def _close(s, a: Alert, user: str, now: datetime) -> bool:
+    return _move(s, a, OPEN, status="resolved", resolved_at=now, resolved_by=user,
+                 open_key=None)
+
+
+def _retry(fn, *args: Any) -> Any:
+    """``fn(*args)`` again (fresh session) when SQLite refuses a write with "database is
+    locked": a read transaction cannot become a write once another writer committed."""
+    for attempt in range(5):
+        try:
+            return fn(*args)
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.02 * 2 ** attempt)
+    return None  # pragma: no cover
 
 
 def evaluate_patient(patient_id: str, now: datetime | None = None,
@@ -125,6 +157,12 @@ def evaluate_patient(patient_id: str, now: datetime | None = None,
     Forecast rules are evaluated only when ``forecast`` (the API's forecast dict) is given.
     Returns the alerts that changed (raised or resolved), as API dicts."""
     now = now or utcnow()
+    changed = _retry(_evaluate, patient_id, now, forecast)
+    escalate_due(now)
+    return changed
+
+
+def _evaluate(patient_id: str, now: datetime, forecast: dict | None) -> list[dict]:
     changes: list[tuple[str, dict, int]] = []
     with db.new_session() as s:
         if s.get(Patient, patient_id) is None:
@@ -139,8 +177,7 @@ def evaluate_patient(patient_id: str, now: datetime | None = None,
         for rule in rules:
             a = open_.get(rule.name)
             if not rule.enabled:
-                if a is not None:
-                    _close(a, SYSTEM, now)
+                if a is not None and _close(s, a, SYSTEM, now):
                     _event(s, a, "resolved", SYSTEM, now, "rule disabled for this patient",
                            changes)
                 continue
@@ -150,8 +187,7 @@ def evaluate_patient(patient_id: str, now: datetime | None = None,
             if finding.state == "met" and a is None:
                 a = _raise(s, patient_id, rule, finding, now)
                 _event(s, a, "raised", SYSTEM, now, None, changes)
-            elif finding.state == "cleared" and a is not None:
-                _close(a, SYSTEM, now)
+            elif finding.state == "cleared" and a is not None and _close(s, a, SYSTEM, now):
                 _event(s, a, "resolved", SYSTEM, now, "condition cleared: " + finding.message,
                        changes)
         try:
@@ -161,14 +197,16 @@ def evaluate_patient(patient_id: str, now: datetime | None = None,
             log.info("concurrent alert evaluation", extra={"patient_id": patient_id})
             return []
     _announce(changes)
-    escalate_due(now)
     return [alert for _e, alert, _q in changes]
 
 
 def escalate_due(now: datetime | None = None) -> list[dict]:
     """Move every alert still ``raised`` (not acknowledged) past its level's escalation time
     (since it was raised or last escalated) up one level; returns the escalated alerts."""
-    now = now or utcnow()
+    return _retry(_escalate, now or utcnow())
+
+
+def _escalate(now: datetime) -> list[dict]:
     minutes = ruleset().escalate_after_min
     if not minutes:
         return []
@@ -181,8 +219,8 @@ def escalate_due(now: datetime | None = None) -> list[dict]:
             if nxt is None or now - since < timedelta(minutes=minutes[a.level]):
                 continue
             note = f"{a.level} not acknowledged within {minutes[a.level]:g} min"
-            a.level, a.escalated_at = nxt, now
-            _event(s, a, "escalated", SYSTEM, now, note, changes)
+            if _move(s, a, ("raised",), a.level, level=nxt, escalated_at=now):
+                _event(s, a, "escalated", SYSTEM, now, note, changes)
         s.commit()
     _announce(changes)
     return [alert for _e, alert, _q in changes]
@@ -212,12 +250,17 @@ def list_alerts(status: str | None = None, patient_id: str | None = None,
     return [as_dict(a) for a in db.session().scalars(q)]
 
 
-def _get(s, alert_id: int | str) -> Alert:
+def _ident(alert_id: int | str) -> int:
     try:
         ident = int(alert_id)
     except (TypeError, ValueError):
-        ident = 0
-    a = s.get(Alert, ident) if 0 < ident < 2**63 else None
+        return 0
+    return ident if 0 < ident < 2**31 else 0
+
+
+def _get(s, alert_id: int | str) -> Alert:
+    ident = _ident(alert_id)
+    a = s.get(Alert, ident) if ident else None
     if a is None:
         raise ApiError(404, "Not Found", f"alert {alert_id} does not exist",
                        [{"field": "alert_id", "message": "unknown alert"}])
@@ -245,20 +288,36 @@ def _conflict(a: Alert) -> ApiError:
     return ApiError(409, "Conflict", detail, [{"field": "status", "message": a.status}])
 
 
-def acknowledge(alert_id: int | str, user: str | None, note: str | None = None,
-                now: datetime | None = None) -> dict:
-    """``raised`` -> ``acknowledged`` by ``user`` with ``note``; 409 if not raised."""
-    now, user = now or utcnow(), user or "unknown"
+def _hand(alert_id: int | str, event: str, user: str, note: str | None, now: datetime,
+          statuses: tuple[str, ...], values: dict[str, Any]) -> dict:
+    """A transition by a user: the conditional UPDATE is the first statement of a fresh
+    transaction (so SQLite waits for the write lock instead of failing), then the event."""
     s = db.session()
+    s.rollback()  # end the request's read transaction (the token lookup's)
+    ident = _ident(alert_id)
+    moved = bool(ident) and s.execute(
+        update(Alert).where(Alert.id == ident, Alert.status.in_(statuses)).values(**values)
+        .execution_options(synchronize_session=False)).rowcount == 1
     a = _get(s, alert_id)
-    if a.status != "raised":
-        raise _conflict(a)
-    a.status, a.acknowledged_at, a.acknowledged_by, a.note = "acknowledged", now, user, note
+    if not moved:
+        s.rollback()
+        raise _conflict(s.get(Alert, ident) or a)
+    s.refresh(a)
     changes: list = []
-    _event(s, a, "acknowledged", user, now, note, changes)
+    _event(s, a, event, user, now, note, changes)
     s.commit()
     _announce(changes)
     return as_dict(a)
+
+
+def acknowledge(alert_id: int | str, user: str | None, note: str | None = None,
+                now: datetime | None = None) -> dict:
+    """``raised`` -> ``acknowledged`` by ``user`` with ``note``; 409 if not raised, 404 if
+    unknown. Of two at once, one wins and the other gets the 409."""
+    now, user = now or utcnow(), user or "unknown"
+    return _hand(alert_id, "acknowledged", user, note, now, ("raised",),
+                 {"status": "acknowledged", "acknowledged_at": now, "acknowledged_by": user,
+                  "note": note})
 
 
 def resolve(alert_id: int | str, user: str | None, note: str | None = None,
@@ -266,16 +325,9 @@ def resolve(alert_id: int | str, user: str | None, note: str | None = None,
     """An open alert resolved by hand by ``user``; 409 if already resolved. (The rule raises
     it again on a later reading that still meets the condition.)"""
     now, user = now or utcnow(), user or "unknown"
-    s = db.session()
-    a = _get(s, alert_id)
-    if a.status == "resolved":
-        raise _conflict(a)
-    _close(a, user, now)
-    changes: list = []
-    _event(s, a, "resolved", user, now, note, changes)
-    s.commit()
-    _announce(changes)
-    return as_dict(a)
+    return _hand(alert_id, "resolved", user, note, now, OPEN,
+                 {"status": "resolved", "resolved_at": now, "resolved_by": user,
+                  "open_key": None})
 
 
 # --- per-patient overrides -------------------------------------------------------------------

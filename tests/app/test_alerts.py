@@ -310,3 +310,28 @@ def test_the_deteriorating_patient_raises_sbp_falling_then_acknowledged_and_audi
     for h in (0.4, 0.3, 0.2, 0.1, 0.05, 0.02):
         _post(client, auth_headers, patient, h, sbp_mmhg=120, hr_bpm=80)
     assert _rule(client, auth_headers, patient, "sbp_falling")[0]["status"] == "resolved"
+
+
+def test_concurrent_acknowledgements_one_wins_the_others_409(app, client, auth_headers,
+                                                              patient):
+    import threading
+
+    _post(client, auth_headers, patient, 1, sbp_mmhg=80)
+    (alert,) = _rule(client, auth_headers, patient, "sbp_low")
+    codes: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def ack(i: int) -> None:
+        c = app.test_client()
+        barrier.wait()
+        codes.append(c.post(f"/api/v1/alerts/{alert['id']}/acknowledge",
+                            json={"note": f"nurse {i}"}, headers=auth_headers).status_code)
+
+    threads = [threading.Thread(target=ack, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200, 409, 409, 409]
+    events = client.get(f"/api/v1/alerts/{alert['id']}", headers=auth_headers).get_json()
+    assert [e["event"] for e in events["events"]] == ["raised", "acknowledged"]
