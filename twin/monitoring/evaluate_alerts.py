@@ -69,8 +69,9 @@ STATUS_SCORE = {"stable": 0, "watch": 1, "urgent": 2, "critical": 3, "no-data": 
 TUNE_SPLIT = ("train",)
 REPORT_SPLITS = ("calibration", "test")
 #: the grid "ours" is tuned on (train split only)
-GRID = {"w_sbp": (0, 1, 2, 3), "w_hr": (0, 1, 2), "w_s3": (0, 1, 2),
-        "threshold": tuple(range(3, 11))}
+WEIGHTS = ("w_sbp", "w_hr", "w_s3", "w_rise")
+GRID = {"w_sbp": (0, 1, 2, 3), "w_hr": (0, 1, 2), "w_s3": (0, 1, 2), "w_rise": (0, 1, 2, 3),
+        "threshold": tuple(range(4, 10)), "confirm_h": (1, 2), "hysteresis": (0, 1)}
 NEWS2_THRESHOLD = 5
 
 
@@ -85,6 +86,7 @@ class StayHours:
     single3: np.ndarray          # a 3 in one parameter
     sbp_falling: np.ndarray
     hr_rising: np.ndarray
+    news2_rising: np.ndarray
     status: np.ndarray           # STATUS_SCORE of assess's level
     label: np.ndarray            # per hour (sepsis) or one value (mortality24)
     onset_h: float | None = None
@@ -156,7 +158,8 @@ def hourly(stay: Stay, hours: np.ndarray) -> dict[str, np.ndarray]:
     hr = list(zip(stay.times.get("hr_bpm", []), stay.values.get("hr_bpm", []), strict=True))
     n = len(hours)
     out = {k: np.zeros(n, int) for k in ("news2", "single3", "sbp_falling", "hr_rising",
-                                         "status")}
+                                         "news2_rising", "status")}
+    history: list[tuple[float, float]] = []
     missing = dict.fromkeys(PARAMETER_OF.values(), 0)
     for i, h in enumerate(hours):
         kw = {p: (None if np.isnan(x[i]) else float(x[i])) for p, x in params.items()}
@@ -170,14 +173,16 @@ def hourly(stay: Stay, hours: np.ndarray) -> dict[str, np.ndarray]:
         score = n2.News2(score=total, components=pts, risk=n2.risk_level(total, single3),
                          single_parameter_3=single3, clinical_response=n2.RESPONSES[t],
                          monitoring_interval_h=n2.MONITORING_INTERVAL_H[t])
+        history.append((float(h), float(total)))
         series = {"sbp_mmhg": [p for p in sbp if p[0] <= h + 1e-9],
-                  "hr_bpm": [p for p in hr if p[0] <= h + 1e-9]}
+                  "hr_bpm": [p for p in hr if p[0] <= h + 1e-9], "news2": history}
         st = assess(now_h=float(h), series=series, news2=score, last_set_h=float(h))
         rules = {r.rule for r in st.reasons}
         out["news2"][i] = total
         out["single3"][i] = single3
         out["sbp_falling"][i] = "sbp_falling" in rules
         out["hr_rising"][i] = "hr_rising" in rules
+        out["news2_rising"][i] = "news2_rising" in rules
         out["status"][i] = STATUS_SCORE[st.level]
     out["missing"] = missing
     return out
@@ -220,7 +225,8 @@ def build(directory) -> tuple[str, list[StayHours], dict[str, int], dict]:
             continue
         f = hourly(stay, hours)
         out.append(StayHours(stay.stay_id, stay.split, hours, f["news2"], f["single3"],
-                             f["sbp_falling"], f["hr_rising"], f["status"], label, onset,
+                             f["sbp_falling"], f["hr_rising"], f["news2_rising"], f["status"],
+                             label, onset,
                              f["missing"]))
     return task, out, excluded, cohort.counts
 
@@ -232,33 +238,58 @@ def risk(s: StayHours, rule: str, w: dict | None = None) -> np.ndarray:
     if rule == "status":
         return s.status.astype(float)
     return (s.news2 + w["w_sbp"] * s.sbp_falling + w["w_hr"] * s.hr_rising
-            + w["w_s3"] * s.single3).astype(float)
+            + w["w_s3"] * s.single3 + w["w_rise"] * s.news2_rising).astype(float)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How an hourly score raises and resolves an alert at ``threshold``: raised after
+    ``confirm_h`` consecutive hours at or above it (none open); resolved after ``clear_h``
+    consecutive hours below ``threshold - hysteresis``."""
+
+    confirm_h: int = 1
+    hysteresis: float = 0.0
+    clear_h: int = CLEAR_H
+
+    def raised(self, score: np.ndarray, threshold: float) -> np.ndarray:
+        """Hour indices at which an alert is raised."""
+        out, open_, run, below = [], False, 0, 0
+        for i, x in enumerate(score):
+            if not open_:
+                run = run + 1 if x >= threshold else 0
+                if run >= self.confirm_h:
+                    out.append(i)
+                    open_, below = True, 0
+            else:
+                below = below + 1 if x < threshold - self.hysteresis else 0
+                if below >= self.clear_h:
+                    open_, run = False, 0
+        return np.array(out, int)
+
+    def as_dict(self) -> dict:
+        return {"confirm_h": self.confirm_h, "hysteresis": self.hysteresis,
+                "clear_h": self.clear_h}
+
+
+#: the lifecycle NEWS2 >= 5 is measured with (raised at once, resolved after 2 h below)
+PLAIN = Lifecycle()
 
 
 def alerts(on: np.ndarray, clear_h: int = CLEAR_H) -> np.ndarray:
-    """Hour indices at which an alert is raised: the condition holds and no alert is open
-    (an open alert resolves after ``clear_h`` consecutive hours without the condition)."""
-    raised, open_, below = [], False, 0
-    for i, x in enumerate(on):
-        if x:
-            below = 0
-            if not open_:
-                raised.append(i)
-                open_ = True
-        elif open_:
-            below += 1
-            if below >= clear_h:
-                open_ = False
-    return np.array(raised, int)
+    """Hour indices at which an alert is raised for a boolean condition (plain lifecycle)."""
+    return Lifecycle(clear_h=clear_h).raised(np.asarray(on, float), 0.5)
 
 
 def operating(stays: list[StayHours], task: str, scores: list[np.ndarray],
-              threshold: float) -> dict:
-    """Event recall and alarms per patient-hour with the alert open at score >= threshold."""
+              threshold: float, lifecycle: Lifecycle = PLAIN) -> dict:
+    """Event recall and alarms (raised alerts) per patient-hour at ``threshold``."""
     n_alarms, hours, events, caught, hours_on = 0, 0, 0, 0, 0
+    alarmed, stays_n = 0, 0
     for s, r in zip(stays, scores, strict=True):
         on = r >= threshold
-        raised = alerts(on)
+        raised = lifecycle.raised(r, threshold)
+        stays_n += 1
+        alarmed += bool(len(raised))
         n_alarms += len(raised)
         hours += len(r)
         hours_on += int(on.sum())
@@ -270,11 +301,13 @@ def operating(stays: list[StayHours], task: str, scores: list[np.ndarray],
             events += 1
             t = s.hours[raised] if len(raised) else np.empty(0)
             caught += bool(((t >= s.onset_h - ONSET_WINDOW_H) & (t <= s.onset_h)).any())
-    return {"threshold": threshold, "events": events, "caught": caught,
+    return {"threshold": threshold, "lifecycle": lifecycle.as_dict(),
+            "events": events, "caught": caught,
             "recall": caught / events if events else float("nan"),
             "alarms": n_alarms, "patient_hours": hours,
             "alarms_per_patient_hour": n_alarms / hours if hours else float("nan"),
-            "hours_in_alarm_fraction": hours_on / hours if hours else float("nan")}
+            "hours_in_alarm_fraction": hours_on / hours if hours else float("nan"),
+            "stays_alarmed_fraction": alarmed / stays_n if stays_n else float("nan")}
 
 
 def auroc_of(stays: list[StayHours], task: str, scores: list[np.ndarray]) -> float:
@@ -288,17 +321,20 @@ def tune(stays: list[StayHours], task: str) -> tuple[dict, dict]:
     no higher than NEWS2 >= 5's; ties: lower alarm rate, then higher AUROC."""
     budget = operating(stays, task, [risk(s, "news2") for s in stays], NEWS2_THRESHOLD)
     best, best_key = None, None
-    for w_sbp, w_hr, w_s3 in itertools.product(GRID["w_sbp"], GRID["w_hr"], GRID["w_s3"]):
-        w = {"w_sbp": w_sbp, "w_hr": w_hr, "w_s3": w_s3}
+    lifecycles = [Lifecycle(c, float(h)) for c in GRID["confirm_h"] for h in GRID["hysteresis"]]
+    for ws in itertools.product(*(GRID[k] for k in WEIGHTS)):
+        w = dict(zip(WEIGHTS, ws, strict=True))
         scores = [risk(s, "ours", w) for s in stays]
         auc = auroc_of(stays, task, scores)
-        for t in GRID["threshold"]:
-            op = operating(stays, task, scores, t)
+        for t, lc in itertools.product(GRID["threshold"], lifecycles):
+            op = operating(stays, task, scores, t, lc)
             if op["alarms_per_patient_hour"] > budget["alarms_per_patient_hour"] + 1e-12:
                 continue
-            key = (op["caught"], -op["alarms_per_patient_hour"], auc, -(w_sbp + w_hr + w_s3))
+            simpler = -(sum(ws) + lc.confirm_h + lc.hysteresis)
+            key = (op["caught"], -op["alarms_per_patient_hour"], auc, simpler)
             if best_key is None or key > best_key:
-                best, best_key = {**w, "threshold": t, "tuning": {**op, "auroc": auc}}, key
+                best, best_key = {**w, "threshold": t, "lifecycle": lc,
+                                  "tuning": {**op, "auroc": auc}}, key
     return best, budget
 
 
@@ -314,24 +350,29 @@ def evaluate(directory) -> dict:
         train = held = stays   # a small cohort: tuned and reported on every stay
         tuned_on = "all (too few stays or events to split)"
     best, budget = tune(train, task)
-    w = {k: best[k] for k in ("w_sbp", "w_hr", "w_s3")}
+    w = {k: best[k] for k in WEIGHTS}
+    lc = best["lifecycle"]
     results = {}
     for name, part in (("held_out", held), ("all", stays)):
         res = {}
-        for rule, thr, kw in (("news2", NEWS2_THRESHOLD, None), ("status", 2, None),
-                              ("ours", best["threshold"], w)):
+        for rule, key, thr, kw, life in (
+                ("news2", "news2", NEWS2_THRESHOLD, None, PLAIN),
+                ("status", "status", 2, None, PLAIN),
+                ("ours", "ours", best["threshold"], w, lc),
+                # NEWS2 >= 5 with ours' lifecycle: how much of the gain is the lifecycle
+                ("news2", "news2_ours_lifecycle", NEWS2_THRESHOLD, None, lc)):
             scores = [risk(s, rule, kw) for s in part]
-            res[rule] = {"auroc": auroc_of(part, task, scores),
-                         **operating(part, task, scores, thr)}
+            res[key] = {"auroc": auroc_of(part, task, scores),
+                        **operating(part, task, scores, thr, life)}
         # NEWS2 at the threshold whose alarm rate is closest to, and not above, ours
         news_scores = [risk(s, "news2") for s in part]
         ours_rate = res["ours"]["alarms_per_patient_hour"]
-        matched = None
+        matched = None   # the NEWS2 threshold catching most at an alarm rate <= ours
         for t in range(1, 21):
-            op = operating(part, task, news_scores, t)
-            if op["alarms_per_patient_hour"] <= ours_rate + 1e-12:
+            op = operating(part, task, news_scores, t, lc)
+            if op["alarms_per_patient_hour"] <= ours_rate + 1e-12 and (
+                    matched is None or op["caught"] > matched["caught"]):
                 matched = op
-                break
         res["news2_at_ours_rate"] = matched
         res["stays"] = len(part)
         results[name] = res
@@ -341,8 +382,10 @@ def evaluate(directory) -> dict:
         "results": {**results["held_out"], "all_stays": results["all"]},
         "operating_point": {
             "rule": "ours", "formula": "news2 + w_sbp*sbp_falling + w_hr*hr_rising "
-                                       "+ w_s3*single_parameter_3 >= threshold",
-            **w, "threshold": best["threshold"], "tuned_on": tuned_on,
+                                       "+ w_s3*single_parameter_3 + w_rise*news2_rising "
+                                       ">= threshold",
+            **w, "threshold": best["threshold"], "lifecycle": lc.as_dict(),
+            "tuned_on": tuned_on,
             "reported_on": "calibration+test" if held is not stays else "all",
             "alarm_budget": "NEWS2 >= 5 alarms per patient-hour on the tuning stays",
             "budget_alarms_per_patient_hour": budget["alarms_per_patient_hour"],
@@ -367,22 +410,28 @@ def _table(doc: dict) -> str:
     op = doc["operating_point"]
     lines = [f"{doc['task']}: {doc['stays']} stays ({doc['data']}); ours = {op['formula']} "
              f"with w_sbp={op['w_sbp']} w_hr={op['w_hr']} w_s3={op['w_s3']} "
-             f"threshold={op['threshold']} (tuned on {op['tuned_on']})"]
+             f"w_rise={op['w_rise']} "
+             f"threshold={op['threshold']}, alert raised after {op['lifecycle']['confirm_h']} h, "
+             f"hysteresis {op['lifecycle']['hysteresis']:g} (tuned on {op['tuned_on']})"]
     for part, res in (("held-out (" + op["reported_on"] + ")", doc["results"]),
                       ("all stays", doc["results"]["all_stays"])):
         lines.append(f"{part}: {res['stays']} stays")
-        lines.append(f"  {'rule':22s} {'AUROC':>6s} {'recall':>14s} {'alarms/pt-h':>12s} "
-                     f"{'h in alarm':>10s}")
+        lines.append(f"  {'rule':26s} {'AUROC':>6s} {'recall':>14s} {'alarms/pt-h':>12s} "
+                     f"{'h in alarm':>10s} {'pts alarmed':>11s}")
         rows = [("NEWS2 >= 5", res["news2"]), ("status >= urgent", res["status"]),
-                (f"ours >= {op['threshold']}", res["ours"])]
+                (f"ours >= {op['threshold']}", res["ours"]),
+                ("NEWS2 >= 5, ours' cycle", {**res["news2_ours_lifecycle"],
+                                             "auroc": float("nan")})]
         if res.get("news2_at_ours_rate"):
             m = res["news2_at_ours_rate"]
-            rows.append((f"NEWS2 >= {m['threshold']} (<= ours)", {**m, "auroc": float("nan")}))
+            rows.append((f"NEWS2 >= {m['threshold']}, ours' cycle",
+                         {**m, "auroc": float("nan")}))
         for name, r in rows:
             auc = "" if np.isnan(r["auroc"]) else f"{r['auroc']:.3f}"
-            lines.append(f"  {name:22s} {auc:>6s} {r['caught']:4d}/{r['events']:<4d}"
+            lines.append(f"  {name:26s} {auc:>6s} {r['caught']:4d}/{r['events']:<4d}"
                          f"({r['recall']:.2f}) {r['alarms_per_patient_hour']:12.4f} "
-                         f"{r['hours_in_alarm_fraction']:10.3f}")
+                         f"{r['hours_in_alarm_fraction']:10.3f} "
+                         f"{r['stays_alarmed_fraction']:11.3f}")
     return "\n".join(lines)
 
 

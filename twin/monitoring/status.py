@@ -14,8 +14,9 @@ Rules (defaults in :class:`StatusThresholds`, documented in docs/monitoring.md):
   within 24 h -> urgent; ``forecast_sbp_high``: the upper edge above 180 mmHg -> watch.
 * ``sbp_falling``: the recent SBP readings are >= 20 mmHg or >= 15 % below the earlier ones in
   the trend window -> urgent; ``hr_rising``: HR >= 20 /min above -> watch, urgent when SBP is
-  also falling by >= 10 mmHg (robustly). Trends are robust to one noisy reading: the change
-  must hold with any one reading left out (see :func:`trend`).
+  also falling by >= 10 mmHg (robustly); ``news2_rising``: the NEWS2 history (series
+  ``"news2"``, when given) up >= 2 points -> watch. Trends are robust to one noisy reading:
+  the change must hold with any one reading left out (see :func:`trend`).
 * ``overdue``: the last set is older than the NEWS2 monitoring interval (12 h without a score;
   0 = "continuous" counts as 0.5 h) -> watch. Stale data are never "stable".
 * ``alert:<rule>``: each open alert maps through at its own level.
@@ -111,6 +112,8 @@ class StatusThresholds:
     hr_rise_level: str = "watch"
     hr_rise_with_sbp_fall_mmhg: float = 10.0    # ... and SBP falling >= this: hr_rise_with_
     hr_rise_with_sbp_fall_level: str = "urgent"  # ... sbp_fall_level instead
+    news2_rise_points: float = 2.0              # NEWS2 history (series "news2") up >= this
+    news2_rise_level: str = "watch"
     # overdue observations
     default_interval_h: float = 12.0            # without a NEWS2: the low-risk minimum
     continuous_floor_h: float = 0.5             # "continuous" (0 h) counts as 30 min
@@ -289,6 +292,16 @@ def _trend_reasons(series: dict[str, list[tuple[float, float]]], now_h: float,
             values["sbp_robust_fall_mmhg"] = round(sbp.robust_fall, 2)
         out.append(Reason("hr_rising", th.hr_rise_with_sbp_fall_level if with_fall
                           else th.hr_rise_level, msg, values))
+    score = trend(series.get("news2", ()), now_h, th)
+    if score is not None and score.robust_rise >= th.news2_rise_points - 1e-9:
+        rise = score.recent - score.earlier
+        out.append(Reason(
+            "news2_rising", th.news2_rise_level,
+            f"NEWS2 rising {_fmt(rise)} points over {_fmt(score.span_h)} h "
+            f"({_fmt(score.first)} -> {_fmt(score.last)})",
+            {**_trend_values(score), "rise_points": round(rise, 2),
+             "robust_rise_points": round(score.robust_rise, 2),
+             "threshold_points": th.news2_rise_points}))
     return out
 
 
@@ -309,8 +322,9 @@ def assess(*, now_h: float, series: dict[str, list[tuple[float, float]]] | None 
     """The patient's :class:`Status` at ``now_h`` (hours, the same clock as the readings).
 
     ``series``: endpoint -> [(time_h, value)] ascending (``sbp_mmhg``, ``hr_bpm`` are used by
-    the trend rules); ``news2``: the latest complete set's score; ``news2_missing``: the
-    parameters missing from the latest set when it could not be scored; ``last_set_h``: when
+    the trend rules, ``news2`` as the score history); ``news2``: the latest complete set's
+    score; ``news2_missing``: the parameters missing from the latest set when it could not
+    be scored; ``last_set_h``: when
     the latest set (or reading) was taken (default: the latest reading in ``series``);
     ``forecast``: endpoint -> [{"h", "median", "lower", "upper"}] (90 % interval, lead hours);
     ``open_alerts``: [(rule, level)].

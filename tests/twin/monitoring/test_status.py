@@ -341,3 +341,21 @@ def test_thresholds_are_configurable():
 def test_bad_thresholds(kw):
     with pytest.raises(ValueError, match="StatusThresholds"):
         StatusThresholds(**kw)
+
+
+# --- NEWS2 history ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("rise", "fires"), [(2.0 + EPS, True), (2.0, True), (2.0 - EPS, False)])
+def test_news2_rising(rise, fires):
+    s = assess(now_h=24.0, series={"news2": _step(1.0, 1.0 + rise),
+                                   "sbp_mmhg": _step(120.0, 120.0)})
+    assert ("news2_rising" in rules(s)) is fires
+    assert s.level == ("watch" if fires else "stable")
+    if fires:
+        r = reason(s, "news2_rising")
+        assert "NEWS2 rising" in r.message and r.values["robust_rise_points"] >= 2
+
+
+def test_news2_rising_robust_to_one_high_set():
+    pts = [(float(t), 1.0) for t in range(0, 24, 3)] + [(24.0, 6.0)]
+    assert "news2_rising" not in rules(assess(now_h=24.0, series={"news2": pts}))
