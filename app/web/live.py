@@ -31,6 +31,7 @@ from flask import (
     abort,
     current_app,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -157,7 +158,9 @@ def patient_live_fragment(patient_id: str):
 
 @bp.post("/alerts/<alert_id>/acknowledge")
 def acknowledge_alert(alert_id: str):
-    """Acknowledge an open alert (by the logged-in clinician, with the form's note)."""
+    """Acknowledge an open alert (by the logged-in clinician, with the form's note); back
+    to ``next`` (a page), or JSON for ``live.js`` (``Accept: application/json``), which
+    then refreshes the row in place."""
     back = _safe_next(request.form.get("next"))
     service = ward._alerts_service()
     if service is None:
@@ -167,8 +170,13 @@ def acknowledge_alert(alert_id: str):
         ident: int | str = int(alert_id)
     except ValueError:
         ident = alert_id
+    wants_json = request.accept_mimetypes.best == "application/json"  # live.js
     try:
-        service.acknowledge(ident, auth.actor(), note or None)
+        alert = service.acknowledge(ident, auth.actor(), note or None)
     except ApiError as exc:
+        if wants_json:
+            return jsonify({"error": exc.detail}), exc.status
         return render_template("ack_error.html", error=exc.detail, back=back), exc.status
+    if wants_json:
+        return jsonify({"alert": alert})
     return redirect(back or url_for("web.ward"), code=303)

@@ -128,8 +128,9 @@ def test_reading_from_the_api_updates_the_open_ward_without_reload(browser, serv
     assert page.evaluate("() => window.__sameDocument === true")
     page.fill(f"{row} [data-alert='{alert_id}'] input[name=note]", "seen; doctor informed")
     page.click(f"{row} [data-alert='{alert_id}'] button")
-    page.wait_for_selector(f"{row} [data-alert='{alert_id}'] .acked")
+    page.wait_for_selector(f"{row} [data-alert='{alert_id}'] .acked", timeout=5_000)
     assert page.query_selector(f"{row} [data-alert='{alert_id}'] button") is None
+    assert page.evaluate("() => window.__sameDocument === true")  # acknowledged in place
     status, body = api(server, "GET", f"/api/v1/alerts?status=open&patient_id={watched}")
     if status == 200:  # the alerts API is there: it says who acknowledged, with the note
         mine = [a for a in body["alerts"] if a["id"] == alert_id]

@@ -252,6 +252,10 @@ def test_acknowledge_alert_from_the_ward(model_app, clinician):
     assert again.status_code == 409 and b"already acknowledged" in again.data
     no_csrf = client.post(f"/alerts/{alert_id}/acknowledge", data={"note": "x"})
     assert no_csrf.status_code == 400
+    as_json = client.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": csrf},
+                          headers={"Accept": "application/json"})  # live.js
+    assert as_json.status_code == 409 and "already acknowledged" in as_json.json["error"]
+    assert client.post("/alerts/999999/acknowledge", data={"csrf_token": csrf}).status_code == 404
 
 
 def test_intake_error_is_shown(clinician):

@@ -97,6 +97,35 @@
     });
   }
 
+  // Acknowledge in place: post the form, then refresh the row (or panel); without
+  // JavaScript the form posts and the page comes back.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.classList || !form.classList.contains("ack")) { return; }
+    e.preventDefault();
+    var button = form.querySelector("button");
+    if (button) { button.disabled = true; }
+    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin",
+                         headers: { "Accept": "application/json" } })
+      .then(function (resp) {
+        return resp.json().catch(function () { return {}; }).then(function (body) {
+          if (!resp.ok) {
+            var msg = document.createElement("span");
+            msg.className = "field-error";
+            msg.setAttribute("role", "alert");
+            msg.textContent = body.error || ("Not acknowledged (" + resp.status + ")");
+            form.appendChild(msg);
+            if (button) { button.disabled = false; }
+            return;
+          }
+          var tr = form.closest("tr[data-patient]");
+          var pid = tr ? tr.getAttribute("data-patient") : (panel && panel.getAttribute("data-patient"));
+          if (pid) { changed(pid); }
+        });
+      })
+      .catch(function () { form.submit(); });
+  });
+
   var source = new EventSource(host.getAttribute("data-events"));
   source.addEventListener("hello", function () { say("live"); host.setAttribute("data-live-state", "open"); });
   source.addEventListener("patient", function (e) {
