@@ -180,6 +180,8 @@ class Recorded(BaseModel):
     recorded: int
     patient_version: int
     items: list[ObservationOut]
+    checks: list[dict[str, Any]] = Field(default_factory=list, description=(
+        '"check this reading" flags on the new readings (rule, endpoint, message, values)'))
 
 
 class EndpointSeries(BaseModel):

@@ -237,7 +237,8 @@ def post_observations(patient_id: str):
             raise validation_problem(exc) from None
         rows, version = services.record_observations(patient_id, batch.observations)
     return _out(Recorded, {"recorded": len(rows), "patient_version": version,
-                           "items": [_observation(r) for r in rows]}, 201)
+                           "items": [_observation(r) for r in rows],
+                           "checks": services.reading_checks(patient_id, rows)}, 201)
 
 
 @bp.get("/patients/<patient_id>/observations")
@@ -264,7 +265,8 @@ def post_observation_set(patient_id: str):
     rows, version, view = services.record_set(patient_id, data)
     return _out(ObservationSetRecorded, {
         "recorded": len(rows), "patient_version": version,
-        "items": [_observation(r) for r in rows], "set": view}, 201)
+        "items": [_observation(r) for r in rows], "set": view,
+        "checks": services.reading_checks(patient_id, rows)}, 201)
 
 
 @bp.get("/patients/<patient_id>/news2")

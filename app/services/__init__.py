@@ -8,6 +8,7 @@ render them. They never import the adapters, the plots or the background warm-up
 """
 
 from app.services.audit import audit, flush_audit
+from app.services.checks import reading_checks
 from app.services.forecasts import (
     forecast,
     forecast_body,
@@ -34,6 +35,7 @@ from app.services.status import patient_status, status_dict
 __all__ = [
     "admit_patient", "audit", "flush_audit", "forecast", "forecast_body", "forecast_key",
     "get_patient", "list_observations", "list_patients", "load_for_forecast", "model_info",
-    "news2_score", "patient_news2", "patient_status", "patient_version", "record_observations",
-    "record_set", "set_regimen", "simulate", "status_dict", "update_patient", "what_if",
+    "news2_score", "patient_news2", "patient_status", "patient_version", "reading_checks",
+    "record_observations", "record_set", "set_regimen", "simulate", "status_dict",
+    "update_patient", "what_if",
 ]
