@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import secrets
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import click
@@ -21,13 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 
 from app import db, services, signals
-from app.alerts import rules, service, webhooks
+from app.alerts import overrides, rules, service, webhooks
 from app.auth import actor
 from app.codes import CODES
 from app.errors import ApiError, field_error, validation_problem
 from app.models import Patient
 
 bp = Blueprint("alerts", __name__, url_prefix="/api/v1")
+log = logging.getLogger("app.alerts")
 
 
 class NoteIn(BaseModel):
@@ -130,21 +135,21 @@ def resolve(alert_id: int):
 @bp.get("/alert-rules")
 def list_rules():
     rs = service.ruleset()
-    return _json({"rules": [service.rule_dict(r) for r in rs.rules.values()],
+    return _json({"rules": [overrides.rule_dict(r) for r in rs.rules.values()],
                   "escalate_after_min": rs.escalate_after_min})
 
 
 @bp.get("/patients/<patient_id>/alert-overrides")
 def get_overrides(patient_id: str):
-    return _json(service.get_overrides(patient_id))
+    return _json(overrides.get_overrides(patient_id))
 
 
 @bp.put("/patients/<patient_id>/alert-overrides")
 def put_overrides(patient_id: str):
-    service.get_overrides(patient_id)  # 404 before 4xx on the body
+    overrides.get_overrides(patient_id)  # 404 before 4xx on the body
     body = _body(OverridesIn)
     items = [o.model_dump() for o in body.overrides]
-    return _json(service.set_overrides(patient_id, items, actor()))
+    return _json(overrides.set_overrides(patient_id, items, actor()))
 
 
 @bp.after_request
@@ -229,13 +234,55 @@ def check_rules_command(path: str | None) -> None:
 # --- wiring ----------------------------------------------------------------------------------
 
 
+class ForecastRules:
+    """The forecast rules after a write, in one background thread per worker process: the
+    24 h 90 % forecast (the one the warm-up computes too, through the same caches, so it is
+    computed once) and then every rule again. Only when PREWARM_FORECASTS is on: without
+    the warm-up, ``flask alerts evaluate --forecast`` does it (cron)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.pending: set[str] = set()
+        self.pid = 0
+        self.executor: ThreadPoolExecutor | None = None
+
+    def schedule(self, patient_id: str) -> Future | None:
+        with self.lock:
+            if patient_id in self.pending:
+                return None
+            if self.executor is None or self.pid != os.getpid():
+                self.executor = ThreadPoolExecutor(1, thread_name_prefix="alert-forecast")
+                self.pid, self.pending = os.getpid(), set()
+            self.pending.add(patient_id)
+            return self.executor.submit(self._run, patient_id)
+
+    def _run(self, patient_id: str) -> None:
+        with self.lock:
+            self.pending.discard(patient_id)
+        with self.app.app_context():
+            try:
+                fc = services.forecast(patient_id, 24.0, 0.9, None, "alerts")
+                service.evaluate_patient(patient_id, forecast=fc)
+            except ApiError as exc:  # no model, no recent observation: nothing to look at
+                log.info("forecast rules skipped", extra={"patient_id": patient_id,
+                                                          "detail": exc.detail})
+            except Exception:
+                log.exception("forecast rules failed", extra={"patient_id": patient_id})
+
+
 def _on_patient_changed(app: Flask, patient_id: str, **_extra) -> None:
     """``signals.patient_changed`` receiver: evaluate the patient's rules now (a few queries;
-    a failure logs and never fails the write that sent the signal)."""
+    a failure logs and never fails the write that sent the signal), the forecast rules in
+    the background."""
     try:
         service.evaluate_patient(patient_id)
     except Exception:
         app.logger.exception("alert evaluation failed", extra={"patient_id": patient_id})
+    runner: ForecastRules | None = app.extensions.get("alert_forecast_rules")
+    if runner is not None and any(r.kind == "forecast" and r.enabled
+                                  for r in app.extensions["alert_rules"].rules.values()):
+        runner.schedule(patient_id)
 
 
 def init_app(app: Flask) -> None:
@@ -245,6 +292,8 @@ def init_app(app: Flask) -> None:
     app.config["ALERT_RULES_FILE"] = str(path or rules.DEFAULT_FILE)
     app.extensions["alert_rules"] = rules.load(path, set(CODES))
     webhooks.init_app(app)
+    if app.config.get("PREWARM_FORECASTS", True):
+        app.extensions["alert_forecast_rules"] = ForecastRules(app)
     signals.patient_changed.connect(_on_patient_changed, sender=app, weak=False)
     app.register_blueprint(bp)
     app.cli.add_command(cli)
