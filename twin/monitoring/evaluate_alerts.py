@@ -284,7 +284,7 @@ def operating(stays: list[StayHours], task: str, scores: list[np.ndarray],
               threshold: float, lifecycle: Lifecycle = PLAIN) -> dict:
     """Event recall and alarms (raised alerts) per patient-hour at ``threshold``."""
     n_alarms, hours, events, caught, hours_on = 0, 0, 0, 0, 0
-    alarmed, stays_n = 0, 0
+    alarmed, stays_n, covered = 0, 0, 0
     for s, r in zip(stays, scores, strict=True):
         on = r >= threshold
         raised = lifecycle.raised(r, threshold)
@@ -297,13 +297,19 @@ def operating(stays: list[StayHours], task: str, scores: list[np.ndarray],
             if s.label[0]:
                 events += 1
                 caught += bool(len(raised))
+                covered += bool(len(raised))
         elif s.onset_h is not None:
             events += 1
             t = s.hours[raised] if len(raised) else np.empty(0)
             caught += bool(((t >= s.onset_h - ONSET_WINDOW_H) & (t <= s.onset_h)).any())
+            window = (s.hours >= s.onset_h - ONSET_WINDOW_H) & (s.hours <= s.onset_h)
+            covered += bool(on[window].any())
     return {"threshold": threshold, "lifecycle": lifecycle.as_dict(),
             "events": events, "caught": caught,
             "recall": caught / events if events else float("nan"),
+            # sepsis: onsets with the score at or above the threshold at some hour of the
+            # window (an alert open then, raised in the window or before)
+            "covered": covered,
             "alarms": n_alarms, "patient_hours": hours,
             "alarms_per_patient_hour": n_alarms / hours if hours else float("nan"),
             "hours_in_alarm_fraction": hours_on / hours if hours else float("nan"),

@@ -15,7 +15,8 @@ from twin.__main__ import main as twin_main
 from twin.monitoring.evaluate_alerts import alerts, auroc, main, read_labels
 from twin.realdata.split import split_of
 
-REAL = Path("/work/shared/realdata/eicu_demo")
+#: the shipped copy of the eICU demo cohorts (data/eicu_demo, ODbL)
+REAL = Path(__file__).resolve().parents[3] / "data" / "eicu_demo"
 SICK = dict(sbp=85.0, dbp=50.0, map=62.0, hr=135.0, resp=28.0, o2sat=90.0, fio2=60.0,
             temp=39.5)
 WELL = dict(sbp=125.0, dbp=75.0, map=92.0, hr=75.0, resp=16.0, o2sat=98.0, fio2=np.nan,
