@@ -52,6 +52,7 @@ import pandas as pd
 from twin.monitoring import news2 as n2
 from twin.monitoring.status import assess
 from twin.realdata.loader import CohortError, Stay, load_cohort
+from twin.realdata.split import split_fraction
 
 #: hours a reading is carried forward into later hourly sets
 CARRY_H = 6.0
@@ -253,6 +254,8 @@ class Lifecycle:
 
     def raised(self, score: np.ndarray, threshold: float) -> np.ndarray:
         """Hour indices at which an alert is raised."""
+        if not len(score) or score.max() < threshold:
+            return np.empty(0, int)
         out, open_, run, below = [], False, 0, 0
         for i, x in enumerate(score):
             if not open_:
@@ -344,8 +347,45 @@ def tune(stays: list[StayHours], task: str) -> tuple[dict, dict]:
     return best, budget
 
 
-def evaluate(directory) -> dict:
-    """The evaluation document (see the module docstring)."""
+def _sum_ops(ops: list[dict]) -> dict:
+    keys = ("events", "caught", "covered", "alarms", "patient_hours")
+    out = {k: sum(o[k] for o in ops) for k in keys}
+    out["recall"] = out["caught"] / out["events"] if out["events"] else float("nan")
+    out["alarms_per_patient_hour"] = (out["alarms"] / out["patient_hours"]
+                                      if out["patient_hours"] else float("nan"))
+    on = sum(o["hours_in_alarm_fraction"] * o["patient_hours"] for o in ops)
+    out["hours_in_alarm_fraction"] = on / out["patient_hours"] if out["patient_hours"] else 0
+    return out
+
+
+def crossfit(stays: list[StayHours], task: str, folds: int) -> dict:
+    """Out-of-fold figures: fold ``int(split_fraction(stay_id) * folds)`` (the hash of the
+    fixed split); ``ours`` tuned on the other folds and scored on each fold, summed."""
+    fold_of = [int(split_fraction(s.stay_id) * folds) for s in stays]
+    ours, news, configs, oof_scores, oof_stays = [], [], [], [], []
+    for k in range(folds):
+        fit = [s for s, f in zip(stays, fold_of, strict=True) if f != k]
+        part = [s for s, f in zip(stays, fold_of, strict=True) if f == k]
+        if not part or not any(_has_event(s) for s in fit):
+            continue
+        best, _ = tune(fit, task)
+        w = {key: best[key] for key in WEIGHTS}
+        scores = [risk(s, "ours", w) for s in part]
+        ours.append(operating(part, task, scores, best["threshold"], best["lifecycle"]))
+        news.append(operating(part, task, [risk(s, "news2") for s in part], NEWS2_THRESHOLD))
+        configs.append({**w, "threshold": best["threshold"],
+                        "lifecycle": best["lifecycle"].as_dict(), "stays": len(part)})
+        oof_scores += scores
+        oof_stays += part
+    return {"folds": folds, "configs": configs,
+            "ours": {"auroc_pooled": auroc_of(oof_stays, task, oof_scores), **_sum_ops(ours)},
+            "news2": {"auroc": auroc_of(oof_stays, task, [risk(s, "news2") for s in oof_stays]),
+                      **_sum_ops(news)}}
+
+
+def evaluate(directory, folds: int = 0) -> dict:
+    """The evaluation document (see the module docstring); ``folds`` > 1 adds out-of-fold
+    figures (``crossfit``)."""
     task, stays, excluded, counts = build(directory)
     if not stays:
         raise CohortError("no stay with vital signs and an outcome", file=str(directory))
@@ -405,6 +445,7 @@ def evaluate(directory) -> dict:
             "stays_without_valid_vitals", 0)},
         "hour_sets_missing_parameter": missing,
         "patient_hours": int(sum(len(s.hours) for s in stays)),
+        **({"crossfit": crossfit(stays, task, folds)} if folds > 1 else {}),
     }
 
 
@@ -438,6 +479,13 @@ def _table(doc: dict) -> str:
                          f"({r['recall']:.2f}) {r['alarms_per_patient_hour']:12.4f} "
                          f"{r['hours_in_alarm_fraction']:10.3f} "
                          f"{r['stays_alarmed_fraction']:11.3f}")
+    cf = doc.get("crossfit")
+    if cf:
+        lines.append(f"out of fold ({cf['folds']} patient folds, tuned on the others):")
+        for name, r in (("NEWS2 >= 5", cf["news2"]), ("ours (per fold)", cf["ours"])):
+            lines.append(f"  {name:26s} {r['caught']:4d}/{r['events']:<4d}({r['recall']:.2f})"
+                         f" covered {r['covered']:4d} alarms/pt-h "
+                         f"{r['alarms_per_patient_hour']:.4f}")
     return "\n".join(lines)
 
 
@@ -459,9 +507,11 @@ def main(argv=None) -> int:
                                             "cohort (YAIB layout): AUROC, recall, alarms")
     p.add_argument("--data", required=True, help="cohort directory (dyn/sta/outc.parquet)")
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--folds", type=int, default=0,
+                   help="also tune and score 'ours' out of fold over K patient folds (slow)")
     args = p.parse_args(argv)
     try:
-        doc = _jsonable(evaluate(args.data))
+        doc = _jsonable(evaluate(args.data, folds=args.folds))
     except (CohortError, OSError, ValueError, KeyError) as exc:
         print(f"{p.prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
