@@ -464,7 +464,7 @@ def _table(doc: dict) -> str:
                       ("all stays", doc["results"]["all_stays"])):
         lines.append(f"{part}: {res['stays']} stays")
         lines.append(f"  {'rule':26s} {'AUROC':>6s} {'recall':>14s} {'alarms/pt-h':>12s} "
-                     f"{'h in alarm':>10s} {'pts alarmed':>11s}")
+                     f"{'h in alarm':>10s} {'pts alarmed':>11s} {'covered':>7s}")
         rows = [("NEWS2 >= 5", res["news2"]), ("status >= urgent", res["status"]),
                 (f"ours >= {op['threshold']}", res["ours"]),
                 ("NEWS2 >= 5, ours' cycle", {**res["news2_ours_lifecycle"],
@@ -478,7 +478,7 @@ def _table(doc: dict) -> str:
             lines.append(f"  {name:26s} {auc:>6s} {r['caught']:4d}/{r['events']:<4d}"
                          f"({r['recall']:.2f}) {r['alarms_per_patient_hour']:12.4f} "
                          f"{r['hours_in_alarm_fraction']:10.3f} "
-                         f"{r['stays_alarmed_fraction']:11.3f}")
+                         f"{r['stays_alarmed_fraction']:11.3f} {r['covered']:7d}")
     cf = doc.get("crossfit")
     if cf:
         lines.append(f"out of fold ({cf['folds']} patient folds, tuned on the others):")

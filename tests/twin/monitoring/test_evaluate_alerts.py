@@ -150,3 +150,13 @@ def test_real_mortality24_news2_auroc(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["task"] == "mortality24"
     assert 0.75 <= doc["results"]["all_stays"]["news2"]["auroc"] <= 0.85
+
+
+def test_cli_folds_adds_out_of_fold_figures(tmp_path):
+    d = write_cohort(tmp_path / "m24", n=24)
+    out = tmp_path / "out.json"
+    assert main(["--data", str(d), "--json", str(out), "--folds", "2"]) == 0
+    cf = json.loads(out.read_text())["crossfit"]
+    assert cf["folds"] == 2 and len(cf["configs"]) == 2
+    assert cf["ours"]["events"] == cf["news2"]["events"] == 8
+    assert cf["news2"]["auroc"] == 1.0 and cf["ours"]["recall"] == 1.0
