@@ -298,10 +298,10 @@ def _hand(alert_id: int | str, event: str, user: str, note: str | None, now: dat
     moved = bool(ident) and s.execute(
         update(Alert).where(Alert.id == ident, Alert.status.in_(statuses)).values(**values)
         .execution_options(synchronize_session=False)).rowcount == 1
-    a = _get(s, alert_id)
     if not moved:
-        s.rollback()
-        raise _conflict(s.get(Alert, ident) or a)
+        s.rollback()  # never keep a write transaction open past the request's errors
+        raise _conflict(_get(s, alert_id))  # (404 if there is no such alert)
+    a = _get(s, alert_id)
     s.refresh(a)
     changes: list = []
     _event(s, a, event, user, now, note, changes)

@@ -131,6 +131,9 @@ def test_read_only_token_cannot_acknowledge_and_unknown_alert_is_404(app, client
         resp = client.post(url, json={}, headers=auth_headers)
         assert resp.status_code == 404 and resp.mimetype == PROBLEM
     assert client.get("/api/v1/alerts/999999", headers=auth_headers).status_code == 404
+    with app.app_context(), db.new_session() as s:  # the 404s are audited (no lock held)
+        assert s.scalars(select(AuditEvent.status).where(
+            AuditEvent.path == "/api/v1/alerts/999999/acknowledge")).all() == [404]
 
 
 def test_resolve_by_hand_then_twice_is_409(client, auth_headers, patient):
