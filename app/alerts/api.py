@@ -219,6 +219,35 @@ def add_webhook_command(url: str, events: str, secret_stdin: bool) -> None:
         click.echo(secret)
 
 
+@cli.command("webhooks")
+def webhooks_command() -> None:
+    """List the webhook subscriptions and their deliveries by status."""
+    for sub_id, url, events, active, counts in webhooks.subscriptions():
+        state = "active" if active else "inactive"
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+        click.echo(f"{sub_id}\t{state}\t{url}\t{events}\tdeliveries: {summary}")
+
+
+@cli.command("deliveries")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+def deliveries_command(limit: int) -> None:
+    """The delivery log, newest first: id, event, status, attempts, last code or error."""
+    for d in webhooks.recent_deliveries(limit):
+        last = d.last_status_code if d.last_status_code is not None else (d.last_error or "-")
+        due = d.next_attempt_at.isoformat() if d.next_attempt_at else "-"
+        click.echo(f"{d.id}\tsub {d.subscription_id}\t{d.event}\talert {d.alert_id}\t"
+                   f"{d.status}\tattempts {d.attempts}\tlast {last}\tnext {due}")
+
+
+@cli.command("remove-webhook")
+@click.argument("subscription_id", type=int)
+def remove_webhook_command(subscription_id: int) -> None:
+    """Deactivate a subscription (its pending deliveries fail; the log is kept)."""
+    if not webhooks.deactivate(subscription_id):
+        raise click.ClickException(f"no webhook subscription {subscription_id}")
+    click.echo(f"Webhook {subscription_id} deactivated.")
+
+
 @cli.command("check-rules")
 @click.argument("path", required=False)
 def check_rules_command(path: str | None) -> None:

@@ -34,7 +34,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app import db
 from app.models import WebhookDelivery, WebhookSubscription, utcnow
@@ -89,6 +89,36 @@ def add_subscription(url: str, secret: str, events: str = "*") -> int:
         s.add(sub)
         s.commit()
         return sub.id
+
+
+def subscriptions() -> list[tuple[int, str, str, bool, dict[str, int]]]:
+    """(id, url, events, active, deliveries by status) of every subscription."""
+    with db.new_session() as s:
+        counts: dict[int, dict[str, int]] = {}
+        for sub_id, status, n in s.execute(
+                select(WebhookDelivery.subscription_id, WebhookDelivery.status, func.count())
+                .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)):
+            counts.setdefault(sub_id, {})[status] = n
+        return [(sub.id, sub.url, sub.events, sub.active, counts.get(sub.id, {}))
+                for sub in s.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id))]
+
+
+def recent_deliveries(limit: int = 20) -> list[WebhookDelivery]:
+    """The delivery log, newest first."""
+    with db.new_session() as s:
+        return list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc())
+                              .limit(limit)))
+
+
+def deactivate(subscription_id: int) -> bool:
+    """Stop sending to a subscription; False if there is none."""
+    with db.new_session() as s:
+        sub = s.get(WebhookSubscription, subscription_id)
+        if sub is None:
+            return False
+        sub.active = False
+        s.commit()
+        return True
 
 
 def _cfg(key: str):

@@ -174,3 +174,10 @@ def test_cli_adds_a_webhook_and_delivers(tmp_path, receiver):
     result = runner.invoke(args=["alerts", "deliver"])
     assert result.exit_code == 0 and "retry" in result.output
     assert receiver.requests and _verify(*receiver.requests[0])
+    listing = runner.invoke(args=["alerts", "webhooks"])
+    assert receiver.url in listing.output and "pending" in listing.output
+    log = runner.invoke(args=["alerts", "deliveries"])
+    assert "alert.raised" in log.output and "last 500" in log.output
+    assert runner.invoke(args=["alerts", "remove-webhook", "1"]).exit_code == 0
+    assert runner.invoke(args=["alerts", "remove-webhook", "99"]).exit_code != 0
+    assert "inactive" in runner.invoke(args=["alerts", "webhooks"]).output
