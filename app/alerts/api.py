@@ -39,6 +39,13 @@ class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str | None = Field(None, max_length=2000)
 
+    @field_validator("note")
+    @classmethod
+    def _no_nul(cls, v: str | None) -> str | None:
+        if v is not None and "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
 
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -91,8 +98,8 @@ def _user() -> str:
 def list_alerts():
     status = request.args.get("status")
     patient_id = request.args.get("patient_id")
-    if patient_id is not None and not 0 < len(patient_id) <= 64:
-        raise field_error("patient_id", "1 to 64 characters", 400)
+    if patient_id is not None and (not 0 < len(patient_id) <= 64 or "\x00" in patient_id):
+        raise field_error("patient_id", "1 to 64 characters, no NUL", 400)
     raw_limit = request.args.get("limit", "200")
     try:
         limit = int(raw_limit)
@@ -139,14 +146,22 @@ def list_rules():
                   "escalate_after_min": rs.escalate_after_min})
 
 
+def _known_form(patient_id: str) -> str:
+    """404 for an id no patient can have (a NUL would reach PostgreSQL as an error)."""
+    if "\x00" in patient_id or len(patient_id) > 64:
+        raise ApiError(404, "Not Found", "no such patient",
+                       [{"field": "patient_id", "message": "unknown patient"}])
+    return patient_id
+
+
 @bp.get("/patients/<patient_id>/alert-overrides")
 def get_overrides(patient_id: str):
-    return _json(overrides.get_overrides(patient_id))
+    return _json(overrides.get_overrides(_known_form(patient_id)))
 
 
 @bp.put("/patients/<patient_id>/alert-overrides")
 def put_overrides(patient_id: str):
-    overrides.get_overrides(patient_id)  # 404 before 4xx on the body
+    overrides.get_overrides(_known_form(patient_id))  # 404 before 4xx on the body
     body = _body(OverridesIn)
     items = [o.model_dump() for o in body.overrides]
     return _json(overrides.set_overrides(patient_id, items, actor()))

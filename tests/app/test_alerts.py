@@ -163,6 +163,12 @@ def test_bad_queries_and_bodies_are_4xx_problems(client, auth_headers, patient):
     resp = client.post(url, json={"note": 5}, headers=auth_headers)
     assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "note"
     assert client.post(url, json={"nope": 1}, headers=auth_headers).status_code == 422
+    # NUL characters never reach the database (PostgreSQL refuses them in text)
+    assert client.post(url, json={"note": "a\x00b"}, headers=auth_headers).status_code == 422
+    assert client.get("/api/v1/alerts?patient_id=a%00b",
+                      headers=auth_headers).status_code == 400
+    assert client.get("/api/v1/patients/a%00b/alert-overrides",
+                      headers=auth_headers).status_code == 404
 
 
 def test_escalation_after_the_configured_time_unless_acknowledged(app, client, auth_headers,
