@@ -200,6 +200,10 @@ def test_flask_alerts_escalate_command(app, client, auth_headers, patient, runne
     result = runner.invoke(args=["alerts", "escalate"])
     assert result.exit_code == 0 and "0 alert(s) escalated" in result.output
     assert runner.invoke(args=["alerts", "check-rules"]).exit_code == 0
+    result = runner.invoke(args=["alerts", "evaluate"])
+    assert result.exit_code == 0 and "1 patient(s) evaluated, 0 alert(s)" in result.output
+    result = runner.invoke(args=["alerts", "evaluate", "--forecast", patient])
+    assert result.exit_code == 0 and "no forecast" in result.output  # no model bundle here
 
 
 def test_per_patient_override_changes_the_threshold(client, auth_headers, patient):
