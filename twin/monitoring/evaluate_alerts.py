@@ -1,6 +1,6 @@
 """NEWS2 and our status / alert rule measured on real ICU stays (issue 13, item 7).
 
-    python -m twin evaluate-alerts --data DIR [--json OUT]
+    python -m twin evaluate-alerts --data DIR [--json OUT] [--folds K]
 
 ``DIR`` is any YAIB-layout cohort (``dyn.parquet``, ``sta.parquet``, ``outc.parquet``), read by
 the project's loader (:func:`twin.realdata.loader.load_cohort`: its plausible-range rules and
@@ -16,25 +16,27 @@ Hourly observation sets (documented in docs/monitoring.md):
   no FiO2 = room air); SpO2 scale 1. A parameter still missing scores 0 points (the
   set's partial score).
 * NEWS2 is :func:`twin.monitoring.news2.partial_score` of that set; the status is
-  :func:`twin.monitoring.status.assess` at ``h`` with that NEWS2 and the SBP / HR readings up
-  to ``h`` (no forecast: the rules on the forecast are not measured here).
+  :func:`twin.monitoring.status.assess` at ``h`` with that NEWS2, the SBP / HR readings up
+  to ``h`` and the NEWS2 history (no forecast: the rules on the forecast are not measured).
 
-Rules compared, each an hourly risk score; an alert is open while the score is at or above the
-threshold and is resolved after :data:`CLEAR_H` consecutive hours below it (the hysteresis of
-the alert lifecycle), so an alarm is one raised alert:
+Rules compared, each an hourly score with an alert on it (:class:`Lifecycle`; an alarm is
+one raised alert):
 
-* ``news2``: NEWS2 (operating point: the RCP's urgent trigger, NEWS2 >= 5).
-* ``status``: the status level of ``assess`` (stable 0, watch 1, urgent 2, critical 3).
-* ``ours``: ``NEWS2 + w_sbp * sbp_falling + w_hr * hr_rising + w_s3 * single_parameter_3``
-  (the status rules' trend and single-parameter reasons added to the score; monotone in each),
-  its weights and threshold chosen on the ``train`` split of the project's fixed patient-level
-  split (:mod:`twin.realdata.split`) as the most events caught at an alarm rate no higher than
-  NEWS2 >= 5's there, and reported on the held-out stays (``calibration`` + ``test``).
+* ``news2``: NEWS2 >= 5 (the RCP's urgent trigger), the plain lifecycle: raised the first
+  hour at threshold, resolved after :data:`CLEAR_H` consecutive hours below it.
+* ``status``: the status level of ``assess`` (stable 0, watch 1, urgent 2, critical 3) at or
+  above urgent, plain lifecycle.
+* ``ours``: ``NEWS2 + w_sbp * sbp_falling + w_hr * hr_rising + w_s3 * single_parameter_3
+  + w_rise * news2_rising`` (the status reasons added to the score; monotone in each) with a
+  lifecycle (confirmation hours, hysteresis); weights, threshold and lifecycle chosen on the
+  ``train`` split of the project's fixed patient-level split (:mod:`twin.realdata.split`) as
+  the most events caught at an alarm rate no higher than NEWS2 >= 5's there, and reported on
+  the held-out stays (``calibration`` + ``test``). ``--folds K`` adds out-of-fold figures.
 
 Metrics: AUROC (rank-based, ties averaged; per stay on the maximum over the first 24 h for
 ``mortality24``, per hour for ``sepsis``), event recall (deaths with an alarm in the first
-24 h; onsets with an alarm from 6 h before onset up to onset) and alarms (raised alerts) per
-patient-hour.
+24 h; onsets with an alarm raised from 6 h before onset up to onset; ``covered``: with the
+score at threshold then) and alarms (raised alerts) per patient-hour.
 """
 
 from __future__ import annotations
