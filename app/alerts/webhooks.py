@@ -197,7 +197,10 @@ def next_due() -> datetime | None:
 
 class Deliverer:
     """One background thread per worker process (made lazily: threads do not survive a fork),
-    woken by :func:`kick`, sleeping until the next retry is due (at most ``IDLE_S``)."""
+    woken by :func:`kick`, sleeping until the next retry is due (rechecking every ``IDLE_S``
+    while some are pending; with nothing pending it only waits to be woken). The first
+    request a process serves looks once for deliveries left pending (a restart) and starts
+    the thread if there are any."""
 
     IDLE_S = 60.0
 
@@ -206,6 +209,7 @@ class Deliverer:
         self.wake = threading.Event()
         self.lock = threading.Lock()
         self.pid = 0
+        self.checked_pid = 0
 
     def kick(self) -> None:
         with self.lock:
@@ -214,8 +218,19 @@ class Deliverer:
                 threading.Thread(target=self._loop, daemon=True, name="webhooks").start()
         self.wake.set()
 
+    def resume(self) -> None:
+        """Once per process: start delivering if deliveries are pending."""
+        if self.checked_pid == os.getpid():
+            return
+        self.checked_pid = os.getpid()
+        try:
+            if next_due() is not None:
+                self.kick()
+        except Exception:  # tables not there yet (before init-db): nothing to resume
+            log.info("webhook deliveries not checked")
+
     def _loop(self) -> None:
-        wait = 0.0
+        wait: float | None = 0.0
         while True:
             self.wake.wait(wait)
             self.wake.clear()
@@ -224,8 +239,8 @@ class Deliverer:
                 try:
                     deliver_due()
                     due = next_due()
-                    if due is not None:
-                        wait = max(0.05, min(self.IDLE_S, (due - utcnow()).total_seconds()))
+                    wait = None if due is None else max(
+                        0.05, min(self.IDLE_S, (due - utcnow()).total_seconds()))
                 except Exception:  # the database may be away; try again later
                     log.exception("webhook delivery failed")
 
@@ -237,9 +252,17 @@ def kick() -> None:
         d.kick()
 
 
+def resume() -> None:
+    """``before_request``: resume pending deliveries once per process (see Deliverer)."""
+    d: Deliverer | None = current_app.extensions.get("alert_webhooks")
+    if d is not None:
+        d.resume()
+
+
 def init_app(app: Flask) -> None:
     """Defaults of the webhook settings; the background deliverer unless disabled."""
     for key, value in CONFIG.items():
         app.config.setdefault(key, value)
     if app.config["ALERT_WEBHOOK_BACKGROUND"]:
         app.extensions["alert_webhooks"] = Deliverer(app)
+        app.before_request(resume)

@@ -181,3 +181,21 @@ def test_cli_adds_a_webhook_and_delivers(tmp_path, receiver):
     assert runner.invoke(args=["alerts", "remove-webhook", "1"]).exit_code == 0
     assert runner.invoke(args=["alerts", "remove-webhook", "99"]).exit_code != 0
     assert "inactive" in runner.invoke(args=["alerts", "webhooks"]).output
+
+
+def test_deliveries_left_pending_resume_on_the_first_request_after_a_restart(tmp_path):
+    receiver = Receiver(fail=0)
+    try:
+        app, headers = _make_app(tmp_path, background=False)
+        with app.app_context():
+            webhooks.add_subscription(receiver.url, SECRET, "alert.raised")
+        _low_sbp(app.test_client(), headers)  # queued; this "process" never sends it
+        assert receiver.requests == []
+        restarted, _ = _make_app(tmp_path, background=True)  # same database
+        restarted.test_client().get("/healthz")
+        deadline = time.monotonic() + 10
+        while len(receiver.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert {json.loads(b)["alert"]["rule"] for _h, b in receiver.requests} >= {"sbp_low"}
+    finally:
+        receiver.close()
