@@ -33,7 +33,7 @@ import urllib.request
 import uuid
 from datetime import datetime, timedelta
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from sqlalchemy import func, select, update
 
 from app import db
@@ -252,10 +252,15 @@ def kick() -> None:
         d.kick()
 
 
+#: blueprints whose requests use the database anyway (never the health checks: /healthz
+#: must answer at once even when the database does not)
+RESUME_ON = frozenset({"api", "alerts", "web"})
+
+
 def resume() -> None:
     """``before_request``: resume pending deliveries once per process (see Deliverer)."""
     d: Deliverer | None = current_app.extensions.get("alert_webhooks")
-    if d is not None:
+    if d is not None and request.blueprint in RESUME_ON:
         d.resume()
 
 

@@ -191,8 +191,11 @@ def test_deliveries_left_pending_resume_on_the_first_request_after_a_restart(tmp
             webhooks.add_subscription(receiver.url, SECRET, "alert.raised")
         _low_sbp(app.test_client(), headers)  # queued; this "process" never sends it
         assert receiver.requests == []
-        restarted, _ = _make_app(tmp_path, background=True)  # same database
-        restarted.test_client().get("/healthz")
+        restarted, headers = _make_app(tmp_path, background=True)  # same database
+        restarted.test_client().get("/healthz")  # the health checks never look
+        time.sleep(0.3)
+        assert receiver.requests == []
+        restarted.test_client().get("/api/v1/alerts", headers=headers)
         deadline = time.monotonic() + 10
         while len(receiver.requests) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
