@@ -26,6 +26,9 @@ A trend rule (``direction = "falling"`` or ``"rising"``, ``window_h``) compares 
 change of ``code`` over the window (``twin.monitoring.status.trend``: it must hold with any
 one reading left out; at least 4 readings) with ``op = ">="`` and ``threshold``.
 
+``replaces = ["news2_medium"]``: while this rule is met (or its alert open), the rules named
+are not raised (an alert of theirs already open stays as it is).
+
 A low rule (``<``, ``<=``) resolves when the value is at or above ``clear`` and no longer
 meets the condition; a high rule (``>``, ``>=``) when it is at or below ``clear`` and no
 longer meets it. Between threshold and clear an open alert stays open and none is raised.
@@ -47,7 +50,7 @@ DEFAULT_FILE = Path(__file__).with_name("rules.toml")
 
 _RULE_KEYS = {"kind", "level", "code", "op", "threshold", "clear", "max_age_h", "enabled",
               "threshold_scale2", "clear_scale2", "horizon_h", "edge", "description",
-              "direction", "window_h"}
+              "direction", "window_h", "replaces"}
 _TOP_KEYS = {"defaults", "escalation", "rules"}
 _DEFAULT_KEYS = {"max_age_h"}
 _EDGES = ("lower", "median", "upper")
@@ -79,6 +82,8 @@ class Rule:
     #: trend rules: falling or rising, over the readings of the last ``window_h`` hours
     direction: str = "falling"
     window_h: float = 24.0
+    #: rules not raised while this one is met or open (news2_high replaces news2_medium)
+    replaces: tuple[str, ...] = ()
     description: str = ""
 
     @property
@@ -190,6 +195,13 @@ def _rule(source: str, name: str, raw: Any, max_age_h: float,
             if not isinstance(raw[key], bool):
                 raise _fail(source, p + key, f"must be true or false, got {raw[key]!r}")
             args[key] = raw[key]
+    if "replaces" in raw:
+        names = raw["replaces"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise _fail(source, p + "replaces", "must be a list of rule names")
+        if name in names:
+            raise _fail(source, p + "replaces", "a rule cannot replace itself")
+        args["replaces"] = tuple(names)
     if "description" in raw:
         if not isinstance(raw["description"], str):
             raise _fail(source, p + "description", "must be a string")
@@ -270,6 +282,10 @@ def parse(text: str, source: str = "<string>",
             raise _fail(source, f"rules.{name}", "rule names are letters, digits and _ "
                         "(at most 48)")
         rules[name] = _rule(source, name, raw, max_age_h, known_codes)
+    for name, rule in rules.items():
+        for other in rule.replaces:
+            if other not in rules:
+                raise _fail(source, f"rules.{name}.replaces", f"unknown rule {other!r}")
     return RuleSet(rules, minutes, source)
 
 

@@ -174,6 +174,13 @@ def _evaluate(patient_id: str, now: datetime, forecast: dict | None) -> list[dic
         latest, series = _readings(s, patient_id, now, hours)
         open_ = {a.rule: a for a in s.scalars(select(Alert).where(
             Alert.patient_id == patient_id, Alert.status.in_(OPEN)))}
+        findings = {r.name: conditions.evaluate(r, latest, now, spo2_scale, forecast, series)
+                    for r in rules if r.enabled and (r.kind != "forecast" or forecast)}
+        # a rule met (or open and not cleared) keeps the rules it replaces from raising
+        replaced = {name for r in rules if r.name in findings and (
+            findings[r.name].state == "met" or (
+                r.name in open_ and findings[r.name].state != "cleared"))
+            for name in r.replaces}
         for rule in rules:
             a = open_.get(rule.name)
             if not rule.enabled:
@@ -181,10 +188,10 @@ def _evaluate(patient_id: str, now: datetime, forecast: dict | None) -> list[dic
                     _event(s, a, "resolved", SYSTEM, now, "rule disabled for this patient",
                            changes)
                 continue
-            if rule.kind == "forecast" and forecast is None:
+            if rule.name not in findings:
                 continue
-            finding = conditions.evaluate(rule, latest, now, spo2_scale, forecast, series)
-            if finding.state == "met" and a is None:
+            finding = findings[rule.name]
+            if finding.state == "met" and a is None and rule.name not in replaced:
                 a = _raise(s, patient_id, rule, finding, now)
                 _event(s, a, "raised", SYSTEM, now, None, changes)
             elif finding.state == "cleared" and a is not None and _close(s, a, SYSTEM, now):

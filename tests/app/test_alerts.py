@@ -258,7 +258,9 @@ def test_news2_rules_on_the_latest_set(client, auth_headers, patient):
     high, = _rule(client, auth_headers, patient, "news2_high")
     assert high["level"] == "critical" and high["values"]["score"] == 9
     assert high["values"]["complete"] is True
-    assert _rule(client, auth_headers, patient, "news2_single_parameter_3")
+    # one NEWS2 alert: news2_high replaces news2_medium and the single-parameter trigger
+    assert _rule(client, auth_headers, patient, "news2_medium") == []
+    assert _rule(client, auth_headers, patient, "news2_single_parameter_3") == []
     # a partial set cannot clear it ...
     _post(client, auth_headers, patient, 2, hr_bpm=80)
     assert _rule(client, auth_headers, patient, "news2_high")[0]["status"] == "raised"
@@ -275,9 +277,9 @@ def test_open_alerts_for_the_status_service(app, client, auth_headers, patient):
     with app.test_request_context():
         pairs = service.open_alerts(patient)
     assert ("sbp_low", "urgent") in pairs and ("hr_high", "urgent") in pairs
-    # SBP 80 and HR 140 score 3 each: the partial NEWS2 is already 6
-    assert {r for r, _lv in pairs} == {"sbp_low", "hr_high", "news2_single_parameter_3",
-                                       "news2_medium"}
+    # SBP 80 and HR 140 score 3 each: the partial NEWS2 is already 6 (news2_medium, which
+    # replaces the single-parameter trigger)
+    assert {r for r, _lv in pairs} == {"sbp_low", "hr_high", "news2_medium"}
 
 
 def test_forecast_rule_on_the_interval_edge(app):

@@ -86,6 +86,8 @@ BAD = [
      "threshold = 20\nop = \"<\"\n", "rules.t.op", "size of the change"),
     (GOOD.replace("clear = 95", "clear = 95\nwindow_h = 12"), "rules.sbp_low.window_h",
      "only trend rules"),
+    (GOOD.replace("clear = 95", "clear = 95\nreplaces = [\"sbp_lowest\"]"),
+     "rules.sbp_low.replaces", "unknown rule 'sbp_lowest'"),
     ("[rules.sbp_low\n", "not valid TOML", ""),
 ]
 
