@@ -50,6 +50,7 @@ RULE = {"type": "object", "required": ["name", "kind", "level", "enabled"],
                        "clear_scale2": _NUM, "max_age_h": {"type": "number"},
                        "enabled": {"type": "boolean"}, "horizon_h": _NUM,
                        "direction": _TEXT, "window_h": _NUM,
+                       "replaces": {"type": "array", "items": {"type": "string"}},
                        "description": {"type": "string"}}}
 OVERRIDE_IN = {"type": "object", "required": ["rule"], "additionalProperties": False,
                "properties": {"rule": {"type": "string", "minLength": 1, "maxLength": 64},

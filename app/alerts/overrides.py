@@ -41,6 +41,7 @@ def rule_dict(r: Rule) -> dict:
             "horizon_h": r.horizon_h if r.kind == "forecast" else None,
             "direction": r.direction if r.kind == "trend" else None,
             "window_h": r.window_h if r.kind == "trend" else None,
+            "replaces": list(r.replaces),
             "description": r.description}
 
 
