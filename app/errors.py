@@ -81,8 +81,17 @@ def _log_client_error(status: int, detail: str) -> None:
                                            "method": request.method, "path": request.path})
 
 
+def _refuse_nul() -> None:
+    """``before_request``: a NUL character in the path or query is a 400 (PostgreSQL cannot
+    store one, so it must never reach a query)."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v
+                                      for k, v in request.args.items(multi=True)):
+        raise ApiError(400, "Bad Request", "the URL contains a NUL character")
+
+
 def init_app(app: Flask) -> None:
-    """Register the error handlers."""
+    """Register the error handlers (and refuse NUL characters in URLs)."""
+    app.before_request(_refuse_nul)
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

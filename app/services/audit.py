@@ -70,7 +70,9 @@ def audit(actor: str | None, method: str, path: str, patient_id: str | None,
     """Record one request in the audit log (writes at once, reads in the next batch)."""
     action = "read" if method in {"GET", "HEAD", "OPTIONS"} else "write"
     row = {"time": datetime.now(UTC), "actor": actor, "action": action, "method": method,
-           "path": path[:256], "patient_id": patient_id, "status": status}
+           "path": path[:256].replace("\x00", "\\0"),
+           "patient_id": None if patient_id is None else patient_id.replace("\x00", "\\0"),
+           "status": status}
     if action == "read":
         _audit_queue().add(row)
         return

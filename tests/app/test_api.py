@@ -300,3 +300,11 @@ def test_openapi_document(client, auth_headers, app):
             assert op["responses"], (path, method)
     docs = client.get("/api/v1/docs", headers=auth_headers)
     assert docs.status_code == 200 and b"/api/v1/patients/{patient_id}/forecast" in docs.data
+
+
+@pytest.mark.parametrize("url", ["/api/v1/patients/a%00b", "/api/v1/alerts?patient_id=a%00b",
+                                 "/api/v1/patients?include=st%00atus"])
+def test_nul_in_the_url_is_a_400_problem(client, auth_headers, url):
+    resp = client.get(url, headers=auth_headers)
+    assert resp.status_code == 400
+    assert resp.mimetype == "application/problem+json" and "NUL" in resp.get_json()["detail"]
