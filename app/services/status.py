@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app import cache, db
+from app.alerts import service as alert_service
 from app.errors import ApiError
 from app.models import ForecastCache, utcnow
 from app.services.forecasts import forecast_key
@@ -93,14 +93,8 @@ def forecast_edges(fc: dict, now: datetime) -> dict[str, list[dict]]:
 
 
 def _open_alerts(patient_id: str) -> list[tuple[str, str]]:
-    """[(rule, level)] from ``app.alerts.service.open_alerts``; [] while that package is absent.
-    (Imported by name at call time: the alerts package is optional here and may sit in any
-    layer; switch to a plain import once it is in ``tests/app/test_layers.py``'s LAYERS.)"""
-    try:
-        service = importlib.import_module("app.alerts.service")
-    except ImportError:
-        return []
-    return [(str(rule), str(level)) for rule, level in service.open_alerts(patient_id)]
+    """[(rule, level)] of the patient's open (raised or acknowledged) alerts."""
+    return [(str(rule), str(level)) for rule, level in alert_service.open_alerts(patient_id)]
 
 
 def patient_status(patient_id: str, *, forecast: dict | None = None) -> twin_status.Status:

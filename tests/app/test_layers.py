@@ -16,9 +16,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("app.db", "app.models"),
     ("app.schemas",),
     ("app.forecasting", "app.cache", "app.signals", "app.auth", "app.health"),
-    ("app.services",),
+    ("app.services", "app.alerts.rules", "app.alerts.conditions", "app.alerts.service",
+     "app.alerts.webhooks", "app.alerts.overrides", "app.events"),
     ("app.plots",),
-    ("app.prewarm", "app.api", "app.web"),  # adapters: HTTP, pages, background warm-up
+    ("app.prewarm", "app.api", "app.web", "app.alerts"),  # adapters: HTTP, pages, warm-up
     ("app", "app.gunicorn_conf", "app.migrations"),  # composition root, process settings
 ]
 #: pairs of the same layer that must not import each other (either way)
