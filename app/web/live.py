@@ -5,11 +5,11 @@ The stream (``GET /ward/events``, a clinician session like the pages):
 
 - ``event: patient`` with ``{"patient_id": ...}`` when a patient's data or alerts changed,
   from the in-process bus (same worker, at once) or from the database change cursor polled
-  every ``LIVE_POLL_S`` (default 1 s), which sees writes taken by any gunicorn worker;
+  every ``LIVE_POLL_S`` (default 0.5 s), which sees writes taken by any gunicorn worker;
 - every event carries ``id:`` = a digest of the whole cursor; on reconnect the browser sends
   it back (``Last-Event-ID``) and, when the ward changed in between, gets ``event: resync``
   (the page refetches all its rows), so nothing is missed across reconnects;
-- ``: keepalive`` comments every 10 s (a dead client is noticed at the next write).
+- ``: keepalive`` comments every 5 s (a dead client is noticed at the next write).
 
 gunicorn runs **gthread** workers (``app/gunicorn_conf.py``): each open stream holds one
 thread of its worker. So a stream is **short-lived** (``LIVE_STREAM_S``, default 25 s,
@@ -45,7 +45,7 @@ from app.errors import ApiError
 from app.web import ward
 from app.web.views import _safe_next, bp
 
-KEEPALIVE_S = 10.0
+KEEPALIVE_S = 5.0
 RETRY_MS = 500
 BUSY_RETRY_MS = 5000
 
@@ -74,18 +74,23 @@ def _event(kind: str, data: dict, event_id: str | None = None) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _stream(slot: threading.BoundedSemaphore | None, last_id: str | None):
-    cfg = current_app.config
-    duration = float(cfg.get("LIVE_STREAM_S", 25.0)) if slot else 0.0
-    poll = float(cfg.get("LIVE_POLL_S", 1.0))
-    q = events.BUS.subscribe() if slot else None
+def _stream(last_id: str | None):
+    # The slot is taken here, when the body starts, never in the view: a response whose
+    # body never starts (the client left first) is closed without running this generator,
+    # and a slot taken outside it would leak for the life of the worker.
+    slot = _slot()
+    streaming = slot.acquire(blocking=False)
+    q = events.BUS.subscribe() if streaming else None
     try:
+        cfg = current_app.config
+        duration = float(cfg.get("LIVE_STREAM_S", 25.0))
+        poll = float(cfg.get("LIVE_POLL_S", 0.5))
         snap = events.cursor()
         token = events.digest(snap)
-        yield f"retry: {RETRY_MS if slot else BUSY_RETRY_MS}\n\n"
+        yield f"retry: {RETRY_MS if streaming else BUSY_RETRY_MS}\n\n"
         if last_id and last_id != token:
             yield _event("resync", {}, token)
-        yield _event("hello", {"streaming": bool(slot)}, token)
+        yield _event("hello", {"streaming": streaming}, token)
         now = time.monotonic()
         end, next_poll, next_ping = now + duration, now + poll, now + KEEPALIVE_S
         while q is not None and (now := time.monotonic()) < end:
@@ -110,7 +115,7 @@ def _stream(slot: threading.BoundedSemaphore | None, last_id: str | None):
     finally:
         if q is not None:
             events.BUS.unsubscribe(q)
-        if slot is not None:
+        if streaming:
             slot.release()
 
 
@@ -120,11 +125,8 @@ def ward_events():
     leftover = g.pop("db_session", None)
     if leftover is not None:  # hold no database connection for the stream's life
         leftover.close()
-    slot = _slot()
-    got = slot.acquire(blocking=False)
     last_id = request.headers.get("Last-Event-ID") or request.args.get("last")
-    body = stream_with_context(_stream(slot if got else None, last_id))
-    return Response(body, mimetype="text/event-stream",
+    return Response(stream_with_context(_stream(last_id)), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"})
 
 
@@ -147,13 +149,15 @@ def ward_rows_fragment():
 @bp.get("/ward/rows/<patient_id>")
 def ward_row_fragment(patient_id: str):
     """One patient's ward row (``<tr>``); 404 once the patient is gone."""
-    return render_template("_ward_row.html", r=ward.ward_row(_patient(patient_id)))
+    return render_template("_ward_row.html",
+                           r=ward.ward_row(_patient(patient_id), compute=False))
 
 
 @bp.get("/patients/<patient_id>/live")
 def patient_live_fragment(patient_id: str):
     """The patient page's live panel: status and reasons, latest values, NEWS2, alerts."""
-    return render_template("_patient_live.html", r=ward.ward_row(_patient(patient_id)))
+    return render_template("_patient_live.html",
+                           r=ward.ward_row(_patient(patient_id), compute=False))
 
 
 @bp.post("/alerts/<alert_id>/acknowledge")

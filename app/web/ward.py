@@ -25,9 +25,9 @@ from app import auth, services
 from app.errors import ApiError
 
 try:  # the status rules; fallback: the former SBP rule below
-    from app.services.status import patient_status
+    from app.services.status import cached_forecast, patient_status
 except ImportError:  # pragma: no cover - until it lands
-    patient_status = None
+    cached_forecast = patient_status = None
 try:  # the per-patient NEWS2 sets; fallback: the newest time's values, scored here
     from app.services import news2 as news2_service
 except ImportError:  # pragma: no cover
@@ -237,14 +237,23 @@ def at_24h(fc: dict, name: str) -> dict[str, float] | None:
     return {"median": ep["median"][i], "lower": ep["lower"][i], "upper": ep["upper"][i]}
 
 
-def ward_row(p, deadline: float | None = None, now: datetime | None = None) -> dict[str, Any]:
+def ward_row(p, deadline: float | None = None, now: datetime | None = None,
+             compute: bool = True) -> dict[str, Any]:
     """One patient's row (see the module docstring). ``deadline`` (monotonic): past it, an
-    uncached forecast is not computed and the row says "forecast pending"."""
+    uncached forecast is not computed and the row says "forecast pending". ``compute``
+    False (the live fragments): only a cached forecast is shown, else the row is marked
+    ``pending`` ("forecast computing"; ``live.js`` fetches it again shortly), so a live
+    update never waits for a fit."""
     now = now or datetime.now(UTC)
     obs = _recent(p.id, now)
     sbp, dbp, hr = _latest(obs, "sbp_mmhg"), _latest(obs, "dbp_mmhg"), _latest(obs, "hr_bpm")
-    fc, fc24, note = None, None, ""
-    if sbp is not None and deadline is not None and time.monotonic() > deadline:
+    fc, fc24, note, pending = None, None, "", False
+    if sbp is not None and not compute:
+        fc = cached_forecast(p.id) if cached_forecast is not None else None
+        fc24 = at_24h(fc, "sbp_mmhg") if fc else None
+        if fc24 is None:
+            note, pending, fc = "forecast computing…", True, None
+    elif sbp is not None and deadline is not None and time.monotonic() > deadline:
         note = "forecast pending (reload)"
     elif sbp is not None:
         try:
@@ -276,7 +285,7 @@ def ward_row(p, deadline: float | None = None, now: datetime | None = None) -> d
             "stale": stale, "fc24": fc24,
             "missing": [LABELS.get(m, m.replace("_", " ")) for m in
                         (news2 or {}).get("missing", [])],
-            "note": note, "alerts": open_alerts(p.id),
+            "note": note, "pending": pending, "alerts": open_alerts(p.id),
             "status": level}
 
 

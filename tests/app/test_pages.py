@@ -177,7 +177,12 @@ def test_live_fragments(clinician):
     pid = _admit(client, csrf, 58, 150)
     row = client.get(f"/ward/rows/{pid}")
     assert row.status_code == 200
-    assert row.get_data(as_text=True).strip().startswith(f'<tr id="row-{pid}"')
+    html = row.get_data(as_text=True)
+    assert html.strip().startswith(f'<tr id="row-{pid}"')
+    assert 'data-pending="1"' in html and "forecast computing" in html  # never waits for a fit
+    client.get("/")  # the page computes it (within its budget) ...
+    html = client.get(f"/ward/rows/{pid}").get_data(as_text=True)
+    assert "data-pending" not in html and "forecast computing" not in html  # ... then cached
     assert client.get("/ward/rows/p-unknown").status_code == 404
     rows = client.get("/ward/rows").get_data(as_text=True)
     assert f'data-patient="{pid}"' in rows and "<html" not in rows
@@ -214,8 +219,12 @@ def test_ward_events_stream(model_app, clinician):
     with model_app.app_context():
         assert events.changed(before, events.cursor()) == [pid]
     assert "event: resync" in _stream(client, {"Last-Event-ID": token})
-    # all stream slots taken: an immediate answer that asks the browser to poll slowly
+    # a stream whose body never started (the client left at once) holds no slot
     model_app.config["LIVE_MAX_STREAMS"] = 1
+    for _ in range(3):
+        client.get("/ward/events", buffered=False).close()
+    assert '"streaming":true' in _stream(client)
+    # all stream slots taken: an immediate answer that asks the browser to poll slowly
     from app.web import live
 
     slot = live._slots.setdefault("1", __import__("threading").BoundedSemaphore(1))

@@ -60,6 +60,7 @@
         if (old) { old.replaceWith(tr); } else { ward.tBodies[0].appendChild(tr); }
         tr.classList.add("updated");
         reorder();
+        later(pid, tr);
       });
     });
   }
@@ -80,8 +81,17 @@
         var fresh = box.querySelector("#live-panel");
         var old = document.getElementById("live-panel");
         if (fresh && old) { old.replaceWith(fresh); fresh.classList.add("updated"); }
+        later(panel.getAttribute("data-patient"), fresh);
       });
     });
+  }
+
+  // a fragment rendered before its forecast was ready: fetch it again shortly (a few times)
+  var retries = {};
+  function later(pid, node) {
+    if (!node || node.getAttribute("data-pending") !== "1") { retries[pid] = 0; return; }
+    retries[pid] = (retries[pid] || 0) + 1;
+    if (retries[pid] <= 5) { window.setTimeout(function () { changed(pid); }, 2000 * retries[pid]); }
   }
 
   // one fetch per patient at a time; a change arriving meanwhile refetches once more
@@ -127,7 +137,13 @@
   });
 
   var source = new EventSource(host.getAttribute("data-events"));
-  source.addEventListener("hello", function () { say("live"); host.setAttribute("data-live-state", "open"); });
+  source.addEventListener("hello", function (e) {
+    var streaming = true;
+    try { streaming = JSON.parse(e.data).streaming !== false; } catch (err) { /* keep */ }
+    // "polling": the server's stream slots are taken; it answers at once, we ask every 5 s
+    say(streaming ? "live" : "live (every 5 s)");
+    host.setAttribute("data-live-state", streaming ? "open" : "polling");
+  });
   source.addEventListener("patient", function (e) {
     try { changed(JSON.parse(e.data).patient_id); } catch (err) { /* malformed: ignore */ }
   });
