@@ -57,7 +57,10 @@ class Prewarmer:
         with self.app.app_context():
             try:
                 for horizon_h, coverage in FORECASTS:
-                    services.forecast(patient_id, horizon_h, coverage, None, "prewarm")
+                    fc = services.forecast(patient_id, horizon_h, coverage, None, "prewarm")
+                    if horizon_h == FORECASTS[0][0]:  # the longest: any rule's horizon
+                        signals.forecast_ready.send(self.app, patient_id=patient_id,
+                                                    forecast=fc)
                 for panel in PANELS:
                     plots.forecast_plot(patient_id, "png", panel, 72.0, 0.9, None, "prewarm")
             except ApiError as exc:  # no recent observation, no model: nothing to warm

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import secrets
 import sys
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import click
@@ -278,55 +275,27 @@ def check_rules_command(path: str | None) -> None:
 # --- wiring ----------------------------------------------------------------------------------
 
 
-class ForecastRules:
-    """The forecast rules after a write, in one background thread per worker process: the
-    24 h 90 % forecast (the one the warm-up computes too, through the same caches, so it is
-    computed once) and then every rule again. Only when PREWARM_FORECASTS is on: without
-    the warm-up, ``flask alerts evaluate --forecast`` does it (cron)."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-        self.pending: set[str] = set()
-        self.pid = 0
-        self.executor: ThreadPoolExecutor | None = None
-
-    def schedule(self, patient_id: str) -> Future | None:
-        with self.lock:
-            if patient_id in self.pending:
-                return None
-            if self.executor is None or self.pid != os.getpid():
-                self.executor = ThreadPoolExecutor(1, thread_name_prefix="alert-forecast")
-                self.pid, self.pending = os.getpid(), set()
-            self.pending.add(patient_id)
-            return self.executor.submit(self._run, patient_id)
-
-    def _run(self, patient_id: str) -> None:
-        with self.lock:
-            self.pending.discard(patient_id)
-        with self.app.app_context():
-            try:
-                fc = services.forecast(patient_id, 24.0, 0.9, None, "alerts")
-                service.evaluate_patient(patient_id, forecast=fc)
-            except ApiError as exc:  # no model, no recent observation: nothing to look at
-                log.info("forecast rules skipped", extra={"patient_id": patient_id,
-                                                          "detail": exc.detail})
-            except Exception:
-                log.exception("forecast rules failed", extra={"patient_id": patient_id})
+def _on_forecast_ready(app: Flask, patient_id: str, forecast: dict, **_extra) -> None:
+    """``signals.forecast_ready`` receiver (the warm-up's thread, in its app context): every
+    rule again, the forecast rules on the forecast just computed (never a second one).
+    Without the warm-up, ``flask alerts evaluate --forecast`` does it (cron)."""
+    try:
+        service.evaluate_patient(patient_id, forecast=forecast)
+    except ApiError as exc:
+        log.info("forecast rules skipped", extra={"patient_id": patient_id,
+                                                  "detail": exc.detail})
+    except Exception:
+        log.exception("forecast rules failed", extra={"patient_id": patient_id})
 
 
 def _on_patient_changed(app: Flask, patient_id: str, **_extra) -> None:
     """``signals.patient_changed`` receiver: evaluate the patient's rules now (a few queries;
-    a failure logs and never fails the write that sent the signal), the forecast rules in
-    the background."""
+    a failure logs and never fails the write that sent the signal); the forecast rules
+    follow when the warm-up has the forecast (``_on_forecast_ready``)."""
     try:
         service.evaluate_patient(patient_id)
     except Exception:
         app.logger.exception("alert evaluation failed", extra={"patient_id": patient_id})
-    runner: ForecastRules | None = app.extensions.get("alert_forecast_rules")
-    if runner is not None and any(r.kind == "forecast" and r.enabled
-                                  for r in app.extensions["alert_rules"].rules.values()):
-        runner.schedule(patient_id)
 
 
 def init_app(app: Flask) -> None:
@@ -336,8 +305,7 @@ def init_app(app: Flask) -> None:
     app.config["ALERT_RULES_FILE"] = str(path or rules.DEFAULT_FILE)
     app.extensions["alert_rules"] = rules.load(path, set(CODES))
     webhooks.init_app(app)
-    if app.config.get("PREWARM_FORECASTS", True):
-        app.extensions["alert_forecast_rules"] = ForecastRules(app)
+    signals.forecast_ready.connect(_on_forecast_ready, sender=app, weak=False)
     signals.patient_changed.connect(_on_patient_changed, sender=app, weak=False)
     app.register_blueprint(bp)
     app.cli.add_command(cli)
