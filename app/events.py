@@ -3,13 +3,13 @@ database "change cursor" that reaches every gunicorn worker.
 
 Two paths, because gunicorn runs several worker processes (``app/gunicorn_conf.py``):
 
-- **Immediate, same worker**: :func:`init_app` connects ``signals.patient_changed`` to
-  :data:`BUS`, which hands ``patient_id`` to every subscriber queue of *this* process (an
-  SSE stream in ``app.web.live``).
-- **Any worker**: :func:`cursor` reads, in one or two small queries, a fingerprint per
-  patient (its data ``version``; and, when the alerts table exists, the count and latest
-  change of its alerts). A stream polls it about once a second and reports the patients
-  whose fingerprint moved, whichever worker took the write.
+- **Immediate, same worker**: :func:`init_app` connects ``signals.patient_changed`` and
+  the alerts' ``alert_changed`` to :data:`BUS`, which hands ``patient_id`` to every
+  subscriber queue of *this* process (an SSE stream in ``app.web.live``).
+- **Any worker**: :func:`cursor` reads, in two small queries, a fingerprint per patient
+  (its data ``version``, the count and latest transitions of its alerts). A stream polls
+  it twice a second and reports the patients whose fingerprint moved, whichever worker (or
+  process: ``flask alerts escalate`` from cron) took the write.
 
 Nothing here knows about HTTP; the SSE adapter lives in ``app.web.live``.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import queue
 import threading
@@ -26,10 +25,10 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from app import db, signals
-from app.models import Patient
+from app.alerts.service import alert_changed
+from app.models import Alert, Patient
 
 #: a subscriber queue holds at most this many pending events (a stalled client drops some;
 #: the cursor poll catches up)
@@ -74,37 +73,27 @@ def _on_patient_changed(sender: Any, patient_id: str | None = None, **extra: Any
         BUS.publish({"type": "patient", "patient_id": patient_id})
 
 
-def _alerts_table():
-    """The alerts table if the alerts module registered one on our metadata, else None."""
-    return db.Base.metadata.tables.get("alerts")
+def _concat(conn, column):
+    return (func.group_concat(column) if conn.dialect.name == "sqlite"
+            else func.string_agg(column, ","))
 
 
 def cursor() -> dict[str, str]:
-    """patient_id -> fingerprint of the patient's data and alerts (compare two cursors with
-    :func:`changed`). Two indexed aggregate queries; no ORM objects."""
+    """patient_id -> fingerprint of the patient's data (``version``) and alerts (count,
+    latest id and transition times, statuses and levels); compare two with
+    :func:`changed`. Two small queries, no ORM objects."""
     out: dict[str, str] = {}
     with db.get_engine().connect() as conn:
         for pid, version in conn.execute(select(Patient.id, Patient.version)):
             out[pid] = str(version)
-        alerts = _alerts_table()
-        if alerts is not None and "patient_id" in alerts.c:
-            stamp = [c for c in ("id", "updated_at", "raised_at", "acknowledged_at",
-                                 "resolved_at", "escalated_at") if c in alerts.c]
-            cols = [func.count()] + [func.max(alerts.c[c]) for c in stamp]
-            for c in ("status", "level"):
-                if c in alerts.c:
-                    cols.append(func.group_concat(alerts.c[c])
-                                if conn.dialect.name == "sqlite"
-                                else func.string_agg(alerts.c[c], ","))
-            try:
-                rows = conn.execute(select(alerts.c.patient_id, *cols)
-                                    .group_by(alerts.c.patient_id)).all()
-            except SQLAlchemyError:  # table not migrated yet: patients only
-                rows = []
-            for row in rows:
-                pid = row[0]
-                if pid in out:
-                    out[pid] += "|" + "|".join(str(v) for v in row[1:])
+        rows = conn.execute(select(
+            Alert.patient_id, func.count(), func.max(Alert.id), func.max(Alert.raised_at),
+            func.max(Alert.acknowledged_at), func.max(Alert.resolved_at),
+            func.max(Alert.escalated_at), _concat(conn, Alert.status),
+            _concat(conn, Alert.level)).group_by(Alert.patient_id))
+        for row in rows:
+            if row[0] in out:
+                out[row[0]] += "|" + "|".join(str(v) for v in row[1:])
     return out
 
 
@@ -121,15 +110,10 @@ def digest(snapshot: dict[str, str]) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Connect the in-process bus to ``patient_changed`` and, when the alerts package is
-    there, to its ``alert_changed`` (idempotent; blinker keeps one connection per receiver).
-    """
+    """Connect the in-process bus to ``patient_changed`` and the alerts' ``alert_changed``
+    (idempotent; blinker keeps one connection per receiver)."""
     if app.extensions.get("twin-events"):
         return
     signals.patient_changed.connect(_on_patient_changed, weak=False)
-    try:  # by name: the alerts package is optional here (not in the layer table yet)
-        alerts = importlib.import_module("app.alerts.service")
-        alerts.alert_changed.connect(_on_patient_changed, weak=False)
-    except (ImportError, AttributeError):
-        pass
+    alert_changed.connect(_on_patient_changed, weak=False)
     app.extensions["twin-events"] = BUS

@@ -7,14 +7,13 @@ patient's monitoring interval (NEWS2's minimum frequency, 12 h without a score),
 patient whose observations are longest overdue is at the top of their level; patients not
 yet due follow, longest since their last set first.
 
-Every helper module other helpers build (``app.services.status``, ``app.services.news2``,
-``app.alerts.service``, ``twin.monitoring.status``) is optional here: without it the row
-falls back to what can be computed from the observations (documented per function).
+The status comes from ``app.services.status``, the NEWS2 set from ``app.services.news2``,
+the open alerts from ``app.alerts.service``; the fallbacks below (documented per function)
+only keep the page up should the status or NEWS2 modules be absent.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +27,8 @@ try:  # the status rules; fallback: the former SBP rule below
     from app.services.status import cached_forecast, patient_status
 except ImportError:  # pragma: no cover - until it lands
     cached_forecast = patient_status = None
+from app.alerts import service as alerts_service
+
 try:  # the per-patient NEWS2 sets; fallback: the newest time's values, scored here
     from app.services import news2 as news2_service
 except ImportError:  # pragma: no cover
@@ -46,12 +47,8 @@ except ImportError:  # pragma: no cover
 
 
 def _alerts_service():
-    """``app.alerts.service`` or None (imported by name: the alerts package is optional and
-    not yet in tests/app/test_layers.py's LAYERS; a plain import once it is)."""
-    try:
-        return importlib.import_module("app.alerts.service")
-    except ImportError:
-        return None
+    """``app.alerts.service`` (a function so the tests and the ack route share one seam)."""
+    return alerts_service
 
 
 #: hours of observations a row looks at (the status rules' longest trend look-back)
