@@ -197,13 +197,20 @@ def _fallback_status(sbp: float | None, fc24: dict | None, stale: bool,
 
 
 def _status(patient_id: str, fc: dict | None, fallback: dict) -> dict:
+    """``patient_status`` as a dict; should the rules fail, the fallback with a "watch"
+    reason saying so (logged): one patient's failure never takes the ward down, and never
+    shows as "stable"."""
     if patient_status is None:
         return fallback
     try:
-        st = patient_status(patient_id, forecast=fc)
-    except ApiError:
-        return fallback
-    return st.as_dict() if hasattr(st, "as_dict") else dict(st)
+        return patient_status(patient_id, forecast=fc).as_dict()
+    except Exception:  # any failure of the rules: shown, logged, not fatal
+        current_app.logger.exception("status rules failed", extra={"patient_id": patient_id})
+    reasons = [*fallback["reasons"], {"rule": "status_unavailable", "level": "watch",
+                                      "message": "Status rules failed (logged): check the "
+                                                 "patient.", "values": {}}]
+    level = min((fallback["level"], "watch"), key=SEVERITY.__getitem__)
+    return {"level": level, "reasons": reasons}
 
 
 def open_alerts(patient_id: str) -> list[dict]:

@@ -172,6 +172,23 @@ def test_observation_set_form_stores_the_set(clinician):
     assert "13 (high)" in live and "critical" in live and "120" in live
 
 
+def test_a_failing_status_rule_shows_and_never_reads_stable(clinician, monkeypatch):
+    from app.web import ward
+
+    client, csrf = clinician
+    pid = _admit(client, csrf, 50)
+    _record_set(client, csrf, pid, NORMAL_SET)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ward, "patient_status", broken)
+    resp = client.get("/")
+    assert resp.status_code == 200
+    row = _row(resp.get_data(as_text=True), pid)
+    assert "badge level-watch" in row and "Status rules failed" in row
+
+
 def test_live_fragments(clinician):
     client, csrf = clinician
     pid = _admit(client, csrf, 58, 150)
