@@ -177,5 +177,6 @@ def test_patient_page_live_panel_follows_the_api(browser, server):  # noqa: F811
     _wait_for(page, "() => document.querySelector('#latest-values .hr')"
                     ".textContent.includes('118')", log, "HR 118 on the patient page")
     assert "101/64" in page.inner_text("#latest-values .bp")
+    assert page.is_visible("#new-data")  # the plots and table below are from before
     assert page.evaluate("() => window.__sameDocument === true")
     page.close()

@@ -81,6 +81,10 @@
         var fresh = box.querySelector("#live-panel");
         var old = document.getElementById("live-panel");
         if (fresh && old) { old.replaceWith(fresh); fresh.classList.add("updated"); }
+        var note = document.getElementById("new-data");
+        if (fresh && note && fresh.getAttribute("data-version") !== panel.getAttribute("data-loaded-version")) {
+          note.hidden = false;
+        }
         later(panel.getAttribute("data-patient"), fresh);
       });
     });
