@@ -140,7 +140,7 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
         "patient.html", p=p, obs=obs[-50:], total=total, fc=fc, fc_error=fc_error,
         fc24={k: ward_rows.at_24h(fc, k) for k in ("sbp_mmhg", "dbp_mmhg")} if fc else {},
         error=error, whatif=whatif, whatif_query=whatif_query, now=now.isoformat(),
-        live=ward_rows.ward_row(p), obs_fields=observation_sets.field_specs(),
+        live=ward_rows.ward_row(p, compute=False), obs_fields=observation_sets.field_specs(),
         acvpu_choices=observation_sets.ACVPU_CHOICES, obs_errors=obs_errors or {},
         obs_form=obs_form or {},
         tomorrow=(now + timedelta(days=1)).replace(hour=8, minute=0).isoformat(),
