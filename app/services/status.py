@@ -114,6 +114,7 @@ def patient_status(patient_id: str, *, forecast: dict | None = None) -> twin_sta
             kw["news2"] = latest["_news2"]
         else:
             kw["news2_missing"] = tuple(latest["missing"])
+            kw["news2_partial"] = dict(latest["components"])
     fc = forecast if forecast is not None else cached_forecast(patient_id)
     edges = forecast_edges(fc, now) if fc else {}
     return twin_status.assess(now_h=now_h, series=series, forecast=edges or None,

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from twin.monitoring.news2 import MONITORING_INTERVAL_H, PARAMETERS, trigger
+
 if TYPE_CHECKING:  # pragma: no cover
     from twin.monitoring.news2 import News2
 
@@ -305,6 +307,35 @@ def _trend_reasons(series: dict[str, list[tuple[float, float]]], now_h: float,
     return out
 
 
+def _partial_reasons(points: dict[str, int], missing: tuple[str, ...],
+                     th: StatusThresholds) -> list[Reason]:
+    """An incomplete set's points can only grow with the missing parameters: their sum (and
+    any 3) is a lower bound on NEWS2, escalated as a complete set would be."""
+    total = sum(points.values())
+    threes = [p for p, v in points.items() if v == 3]
+    values: dict[str, float | str] = {"points_at_least": total,
+                                      "missing": ",".join(missing)}
+    lead = f"NEWS2 at least {total} from the parameters recorded"
+    if total >= 7:
+        return [Reason("news2_partial_high", th.news2_high_level,
+                       f"{lead} (>= 7, high): emergency assessment", values)]
+    if total >= 5:
+        return [Reason("news2_partial_medium", th.news2_medium_level,
+                       f"{lead} (>= 5, medium): urgent review", values)]
+    if threes:
+        names = ", ".join(LABELS.get(p, p) for p in threes)
+        return [Reason("news2_partial_single_parameter", th.news2_single_parameter_level,
+                       f"NEWS2 scores 3 in {names}: urgent review",
+                       {**values, "parameters": ",".join(threes)})]
+    return []
+
+
+def _partial_interval_h(points: dict[str, int], th: StatusThresholds) -> float:
+    """Chart 4's monitoring interval for the points present (a lower bound on the score)."""
+    t = trigger(sum(points.values()), any(v == 3 for v in points.values()))
+    return max(float(MONITORING_INTERVAL_H[t]), th.continuous_floor_h)
+
+
 def monitoring_interval_h(news2: News2 | None,
                           th: StatusThresholds = DEFAULT_THRESHOLDS) -> float:
     """The interval after which a set is overdue: NEWS2's (chart 4), floored for
@@ -316,7 +347,8 @@ def monitoring_interval_h(news2: News2 | None,
 
 def assess(*, now_h: float, series: dict[str, list[tuple[float, float]]] | None = None,
            news2: News2 | None = None, news2_missing: tuple[str, ...] = (),
-           last_set_h: float | None = None, forecast: dict[str, list[dict]] | None = None,
+           news2_partial: dict[str, int] | None = None, last_set_h: float | None = None,
+           forecast: dict[str, list[dict]] | None = None,
            open_alerts: Sequence[tuple[str, str]] = (),
            thresholds: StatusThresholds = DEFAULT_THRESHOLDS) -> Status:
     """The patient's :class:`Status` at ``now_h`` (hours, the same clock as the readings).
@@ -324,7 +356,8 @@ def assess(*, now_h: float, series: dict[str, list[tuple[float, float]]] | None 
     ``series``: endpoint -> [(time_h, value)] ascending (``sbp_mmhg``, ``hr_bpm`` are used by
     the trend rules, ``news2`` as the score history); ``news2``: the latest complete set's
     score; ``news2_missing``: the parameters missing from the latest set when it could not
-    be scored; ``last_set_h``: when
+    be scored, ``news2_partial`` the points of those it has (a lower bound; with readings
+    but no set at all, every parameter counts as missing); ``last_set_h``: when
     the latest set (or reading) was taken (default: the latest reading in ``series``);
     ``forecast``: endpoint -> [{"h", "median", "lower", "upper"}] (90 % interval, lead hours);
     ``open_alerts``: [(rule, level)].
@@ -348,6 +381,9 @@ def assess(*, now_h: float, series: dict[str, list[tuple[float, float]]] | None 
         return Status("no-data", (Reason("no_data", "no-data", "no observations recorded"),))
 
     age = None if last_set_h is None else max(0.0, now_h - last_set_h)
+    partial = dict(news2_partial or {})
+    if news2 is None and not news2_missing:
+        news2_missing = PARAMETERS   # readings (labs), but no bedside set at all
     if news2 is not None:
         reasons += _news2_reasons(news2, th, age)
     elif news2_missing:
@@ -355,10 +391,12 @@ def assess(*, now_h: float, series: dict[str, list[tuple[float, float]]] | None 
         reasons.append(Reason("news2_incomplete", th.news2_incomplete_level,
                               f"NEWS2 not scored: {names} not recorded",
                               {"missing": ",".join(news2_missing)}))
+        reasons += _partial_reasons(partial, news2_missing, th)
     if forecast:
         reasons += _forecast_reasons(forecast, th)
     reasons += _trend_reasons(series, now_h, th)
-    interval = monitoring_interval_h(news2, th)
+    interval = (monitoring_interval_h(news2, th) if news2 is not None or not partial
+                else _partial_interval_h(partial, th))
     if age is not None and age > interval + 1e-9:
         reasons.append(Reason(
             "overdue", th.overdue_level,

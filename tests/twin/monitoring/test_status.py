@@ -22,6 +22,8 @@ from twin.monitoring.status import (
 )
 
 EPS = 0.1
+#: a complete set scoring 0: without one the status is never "stable" (NEWS2 not scored)
+CALM = score(ObservationSet(16, 97, 1, False, 120, 70, "A", 37.0))
 TIMES = (0.0, 13.0, 27.0, 40.0)
 SBP, DBP, HR = (148, 138, 118, 96), (88, 80, 70, 58), (104, 110, 117, 124)
 
@@ -165,7 +167,7 @@ def _fc(lower: float, upper: float, h: float = 12.0):
 @pytest.mark.parametrize(("lower", "fires"), [(90.0 - EPS, True), (90.0, False),
                                                (90.0 + EPS, False)])
 def test_forecast_lower_edge_below_90(lower, fires):
-    s = assess(now_h=5.0, series={"sbp_mmhg": flat(120, end=5.0)}, last_set_h=5.0,
+    s = assess(now_h=5.0, series={"sbp_mmhg": flat(120, end=5.0)}, last_set_h=5.0, news2=CALM,
                forecast=_fc(lower, 140.0))
     assert ("forecast_sbp_low" in rules(s)) is fires
     assert s.level == ("urgent" if fires else "stable")
@@ -177,7 +179,7 @@ def test_forecast_lower_edge_below_90(lower, fires):
 @pytest.mark.parametrize(("upper", "fires"), [(180.0 + EPS, True), (180.0, False),
                                                (180.0 - EPS, False)])
 def test_forecast_upper_edge_above_180(upper, fires):
-    s = assess(now_h=5.0, series={"sbp_mmhg": flat(150, end=5.0)}, last_set_h=5.0,
+    s = assess(now_h=5.0, series={"sbp_mmhg": flat(150, end=5.0)}, last_set_h=5.0, news2=CALM,
                forecast=_fc(120.0, upper))
     assert ("forecast_sbp_high" in rules(s)) is fires
     assert s.level == ("watch" if fires else "stable")
@@ -185,7 +187,7 @@ def test_forecast_upper_edge_above_180(upper, fires):
 
 @pytest.mark.parametrize(("h", "fires"), [(24.0, True), (24.0 + EPS, False)])
 def test_forecast_only_within_24h(h, fires):
-    s = assess(now_h=5.0, series={"sbp_mmhg": flat(120, end=5.0)}, last_set_h=5.0,
+    s = assess(now_h=5.0, series={"sbp_mmhg": flat(120, end=5.0)}, last_set_h=5.0, news2=CALM,
                forecast=_fc(80.0, 130.0, h=h))
     assert ("forecast_sbp_low" in rules(s)) is fires
 
@@ -201,7 +203,7 @@ def _step(before: float, after: float, n: int = 8, end: float = 24.0):
                                               (20.0 - EPS, False)])
 def test_sbp_fall_absolute_threshold(fall, fires):
     # earlier level 200: 20 mmHg is 10 %, so only the absolute threshold can fire
-    s = assess(now_h=24.0, series={"sbp_mmhg": _step(200.0, 200.0 - fall)})
+    s = assess(now_h=24.0, series={"sbp_mmhg": _step(200.0, 200.0 - fall)}, news2=CALM)
     assert ("sbp_falling" in rules(s)) is fires
     assert s.level == ("urgent" if fires else "stable")
 
@@ -251,7 +253,7 @@ def test_readings_after_now_are_ignored():
                                               (20.0 - EPS, False)])
 def test_hr_rise_threshold(rise, fires):
     s = assess(now_h=24.0, series={"hr_bpm": _step(80.0, 80.0 + rise),
-                                   "sbp_mmhg": _step(120.0, 120.0)})
+                                   "sbp_mmhg": _step(120.0, 120.0)}, news2=CALM)
     assert ("hr_rising" in rules(s)) is fires
     assert s.level == ("watch" if fires else "stable")
 
@@ -348,7 +350,7 @@ def test_bad_thresholds(kw):
 @pytest.mark.parametrize(("rise", "fires"), [(2.0 + EPS, True), (2.0, True), (2.0 - EPS, False)])
 def test_news2_rising(rise, fires):
     s = assess(now_h=24.0, series={"news2": _step(1.0, 1.0 + rise),
-                                   "sbp_mmhg": _step(120.0, 120.0)})
+                                   "sbp_mmhg": _step(120.0, 120.0)}, news2=CALM)
     assert ("news2_rising" in rules(s)) is fires
     assert s.level == ("watch" if fires else "stable")
     if fires:
@@ -359,3 +361,31 @@ def test_news2_rising(rise, fires):
 def test_news2_rising_robust_to_one_high_set():
     pts = [(float(t), 1.0) for t in range(0, 24, 3)] + [(24.0, 6.0)]
     assert "news2_rising" not in rules(assess(now_h=24.0, series={"news2": pts}))
+
+
+def test_readings_without_any_bedside_set_are_never_stable():
+    s = assess(now_h=5.0, series={"creatinine_umol_per_l": [(4.9, 400.0)]})
+    assert s.level == "watch" and "news2_incomplete" in rules(s)
+
+
+@pytest.mark.parametrize(("points", "level", "rule"), [
+    ({"hr_bpm": 3}, "urgent", "news2_partial_single_parameter"),
+    ({"hr_bpm": 2, "sbp_mmhg": 3}, "urgent", "news2_partial_medium"),
+    ({"hr_bpm": 3, "sbp_mmhg": 3, "respiratory_rate_per_min": 3}, "critical",
+     "news2_partial_high"),
+    ({"hr_bpm": 1}, "watch", "news2_incomplete")])
+def test_an_incomplete_sets_points_are_a_lower_bound(points, level, rule):
+    missing = tuple(p for p in ("respiratory_rate_per_min", "spo2_pct", "supplemental_oxygen",
+                                "sbp_mmhg", "hr_bpm", "consciousness", "temperature_c")
+                    if p not in points)
+    s = assess(now_h=5.0, series={"hr_bpm": [(5.0, 134.0)]}, last_set_h=5.0,
+               news2_missing=missing, news2_partial=points)
+    assert s.level == level and rule in rules(s)
+
+
+def test_an_incomplete_set_is_overdue_on_the_interval_of_its_points():
+    # points 7 -> continuous monitoring (floored): 3 h old is overdue, not "due in 12 h"
+    s = assess(now_h=5.0, series={"hr_bpm": [(2.0, 134.0)]}, last_set_h=2.0,
+               news2_missing=("consciousness",),
+               news2_partial={"hr_bpm": 3, "sbp_mmhg": 3, "respiratory_rate_per_min": 1})
+    assert "overdue" in rules(s)
