@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     WithJsonSchema,
     model_validator,
 )
@@ -29,6 +30,8 @@ Drug = Literal[DRUGS]  # type: ignore[valid-type]
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("needs a timezone, e.g. 2026-01-31T08:00:00Z")
+    if value.year < 1900:  # also keeps time arithmetic (look-back windows) in range
+        raise ValueError("must be after 1900")
     return value
 
 
@@ -281,14 +284,14 @@ def _range(code: str, table: dict[str, tuple[float, float]]) -> dict[str, float]
 class News2In(Strict):
     """One observation set for the stateless NEWS2 (all seven parameters required)."""
 
-    respiratory_rate_per_min: float = Field(**_range("rr_per_min", WARD_PLAUSIBLE))
-    spo2_pct: float = Field(**_range("spo2_pct", WARD_PLAUSIBLE))
+    respiratory_rate_per_min: float = Field(strict=True, **_range("rr_per_min", WARD_PLAUSIBLE))
+    spo2_pct: float = Field(strict=True, **_range("spo2_pct", WARD_PLAUSIBLE))
     spo2_scale: Spo2Scale = 1
-    supplemental_oxygen: bool
-    sbp_mmhg: float = Field(**_range("sbp_mmhg", PLAUSIBLE))
-    hr_bpm: float = Field(**_range("hr_bpm", PLAUSIBLE))
+    supplemental_oxygen: bool = Field(strict=True)
+    sbp_mmhg: float = Field(strict=True, **_range("sbp_mmhg", PLAUSIBLE))
+    hr_bpm: float = Field(strict=True, **_range("hr_bpm", PLAUSIBLE))
     consciousness: Consciousness
-    temperature_c: float = Field(**_range("temp_c", WARD_PLAUSIBLE))
+    temperature_c: float = Field(strict=True, **_range("temp_c", WARD_PLAUSIBLE))
 
 
 class News2Out(BaseModel):
@@ -320,7 +323,9 @@ def _plausible(field: str):
 
 
 def _reading(field: str, description: str) -> Any:
-    return Annotated[float | None, _plausible(field), Field(description=description)]
+    # strict: a JSON true or "70" is not a reading
+    return Annotated[Annotated[float, Field(strict=True)] | None, _plausible(field),
+                     Field(description=description)]
 
 
 SetRR = _reading("respiratory_rate_per_min", "respiration rate, /min")
@@ -341,8 +346,8 @@ class ObservationSetIn(Strict):
     time: AwareDatetime
     respiratory_rate_per_min: SetRR = None
     spo2_pct: SetSpO2 = None
-    supplemental_oxygen: bool | None = Field(default=None,
-                                             description="on supplemental oxygen")
+    supplemental_oxygen: StrictBool | None = Field(default=None,
+                                                   description="on supplemental oxygen")
     o2_flow_l_per_min: SetFlow = None
     fio2_pct: SetFiO2 = None
     sbp_mmhg: SetSBP = None

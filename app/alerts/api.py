@@ -78,8 +78,8 @@ def _body(model: type[BaseModel], optional: bool = False) -> Any:
                        [{"field": "Content-Type", "message": "unsupported"}])
     try:
         data = json.loads(raw or b"")
-    except ValueError as exc:
-        raise ApiError(400, "Malformed JSON", f"body: not valid JSON ({exc})",
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise ApiError(400, "Malformed JSON", f"body: not valid JSON ({type(exc).__name__})",
                        [{"field": "body", "message": "malformed JSON"}]) from None
     try:
         return model.model_validate(data)

@@ -11,6 +11,7 @@ verified and how units convert.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -75,7 +76,13 @@ def _quantity(q: Any, path: str) -> tuple[float, str]:
     unit = q.get("code") or q.get("unit")
     if not isinstance(unit, str) or not unit:
         raise field_error(f"{path}.code", "a UCUM unit code is required")
-    return float(value), unit
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise field_error(f"{path}.value", "must be a finite number")
+    return number, unit
 
 
 def _acvpu(concept: Any, path: str) -> tuple[float, str]:
@@ -119,6 +126,8 @@ def _observation(res: dict, path: str, source: str) -> list[dict]:
         raise field_error(f"{path}.effectiveDateTime", "not an ISO 8601 date-time") from None
     if time.tzinfo is None:
         raise field_error(f"{path}.effectiveDateTime", "needs a timezone")
+    if time.year < 1900:
+        raise field_error(f"{path}.effectiveDateTime", "must be after 1900")
     code = _code_of(res.get("code"), f"{path}.code")
     out = []
     if code == BP_PANEL_LOINC:

@@ -86,8 +86,8 @@ def body_json() -> Any:
                        [{"field": "Content-Type", "message": "unsupported"}])
     try:
         return json.loads(request.get_data(cache=True) or b"")
-    except ValueError as exc:
-        raise ApiError(400, "Malformed JSON", f"body: not valid JSON ({exc})",
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise ApiError(400, "Malformed JSON", f"body: not valid JSON ({type(exc).__name__})",
                        [{"field": "body", "message": "malformed JSON"}]) from None
 
 

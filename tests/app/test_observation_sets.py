@@ -268,3 +268,20 @@ def test_fhir_bad_ward_observation_names_the_field(app, client, auth_headers, pa
     assert resp.status_code == 422, resp.get_json()
     assert resp.get_json()["errors"][0]["field"] == field
     assert _count(app) == before
+
+
+@pytest.mark.parametrize("body", [
+    {"respiratory_rate_per_min": True}, {"hr_bpm": "70"}, {"supplemental_oxygen": "on"},
+    {"time": "0001-01-01T00:00:00Z", "sbp_mmhg": 120}])
+def test_lax_types_and_ancient_times_are_refused(app, client, auth_headers, patient, body):
+    full = {"time": _iso(0.5), **body}
+    resp = client.post(f"/api/v1/patients/{patient}/observation-sets", json=full,
+                       headers=auth_headers)
+    assert resp.status_code == 422, resp.get_json()
+    assert _count(app) == 0
+
+
+def test_deeply_nested_json_is_a_400(client, auth_headers, patient):
+    resp = client.post(f"/api/v1/patients/{patient}/observations", data="[" * 100000,
+                       content_type="application/json", headers=auth_headers)
+    assert resp.status_code == 400
