@@ -21,29 +21,12 @@ from typing import Any
 from flask import current_app
 
 from app import auth, services
-from app.errors import ApiError
-
-try:  # the status rules; fallback: the former SBP rule below
-    from app.services.status import cached_forecast, patient_status
-except ImportError:  # pragma: no cover - until it lands
-    cached_forecast = patient_status = None
 from app.alerts import service as alerts_service
-
-try:  # the per-patient NEWS2 sets; fallback: the newest time's values, scored here
-    from app.services import news2 as news2_service
-except ImportError:  # pragma: no cover
-    news2_service = None
-try:
-    from twin.monitoring import news2 as news2_rules
-except ImportError:  # pragma: no cover
-    news2_rules = None
-try:
-    from twin.monitoring.status import LABELS, LEVELS, SEVERITY, trend
-except ImportError:  # pragma: no cover
-    LABELS = {}
-    LEVELS = ("critical", "urgent", "watch", "stable", "no-data")
-    SEVERITY = {level: i for i, level in enumerate(LEVELS)}
-    trend = None
+from app.errors import ApiError
+from app.services import news2 as news2_service
+from app.services.status import cached_forecast, patient_status
+from twin.monitoring import news2 as news2_rules
+from twin.monitoring.status import LABELS, SEVERITY, trend
 
 
 def _alerts_service():
@@ -268,11 +251,15 @@ def ward_row(p, deadline: float | None = None, now: datetime | None = None,
             current_app.logger.info("ward forecast unavailable",
                                     extra={"patient_id": p.id, "detail": exc.detail})
     news2 = latest_set(p.id, obs, getattr(p, "spo2_scale", 1) or 1, now)
-    last_time = obs[-1].time if obs else None  # in time order
+    last_time = news2["time"] if news2 else None  # the last bedside set, not a lab
     age_s = (now - last_time).total_seconds() if last_time else None
     interval_h = DEFAULT_INTERVAL_H
     if news2 and news2["complete"] and news2.get("monitoring_interval_h") is not None:
         interval_h = max(news2["monitoring_interval_h"], 0.5)
+    elif news2:  # incomplete: the interval its points present imply (a lower bound)
+        pts = news2.get("components") or {}
+        trig = news2_rules.trigger(sum(pts.values()), any(v == 3 for v in pts.values()))
+        interval_h = max(news2_rules.MONITORING_INTERVAL_H[trig], 0.5)
     overdue_h = (age_s / 3600 - interval_h) if age_s is not None else None
     stale = overdue_h is not None and overdue_h > 0
     age_text = ago(age_s)
