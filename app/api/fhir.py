@@ -42,14 +42,19 @@ def _obj(value: Any, path: str) -> dict:
     return value
 
 
-def _code_of(concept: Any, path: str) -> str:
-    """Our code name (or the BP panel marker) for a CodeableConcept."""
+def _system_codes(concept: Any, path: str) -> list[tuple[Any, Any]]:
+    """(system, code) of each coding of a CodeableConcept (400-class error naming the path
+    when it has none)."""
     codings = _obj(concept, path).get("coding")
     if not isinstance(codings, list) or not codings:
         raise field_error(f"{path}.coding", "needs at least one coding")
-    for i, coding in enumerate(codings):
-        coding = _obj(coding, f"{path}.coding[{i}]")
-        system, code = coding.get("system"), coding.get("code")
+    return [(c.get("system"), c.get("code"))
+            for c in (_obj(c, f"{path}.coding[{i}]") for i, c in enumerate(codings))]
+
+
+def _code_of(concept: Any, path: str) -> str:
+    """Our code name (or the BP panel marker) for a CodeableConcept."""
+    for system, code in _system_codes(concept, path):
         if not isinstance(code, str):
             continue
         if system == LOINC_SYSTEM and code == BP_PANEL_LOINC:
@@ -87,12 +92,7 @@ def _quantity(q: Any, path: str) -> tuple[float, str]:
 
 def _acvpu(concept: Any, path: str) -> tuple[float, str]:
     """An ACVPU valueCodeableConcept (our system A/C/V/P/U, or SNOMED CT AVPU findings)."""
-    codings = _obj(concept, path).get("coding")
-    if not isinstance(codings, list) or not codings:
-        raise field_error(f"{path}.coding", "needs at least one coding")
-    for i, coding in enumerate(codings):
-        coding = _obj(coding, f"{path}.coding[{i}]")
-        system, code = coding.get("system"), coding.get("code")
+    for system, code in _system_codes(concept, path):
         if system == ACVPU_SYSTEM and code in ACVPU:
             return float(ACVPU.index(code)), CODES["acvpu"].unit
         if system == SNOMED_SYSTEM and code in SNOMED_TO_ACVPU:
