@@ -98,6 +98,10 @@ class Regimen(Base):
     start: Mapped[datetime] = mapped_column(UTCDateTime)
     stop: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: who set it (a user's or token's name), if known
+    set_by: Mapped[str | None] = mapped_column(String(64))
+    #: the dosing warnings confirmed when it was set (JSON list of {code, message}), if any
+    confirmed_warnings: Mapped[str | None] = mapped_column(Text)
 
     patient: Mapped[Patient] = relationship(back_populates="regimens")
 
@@ -174,6 +178,8 @@ class AuditEvent(Base):
     path: Mapped[str] = mapped_column(String(256))
     patient_id: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[int] = mapped_column(Integer)
+    #: what was confirmed or changed, as JSON (e.g. the dosing warnings of a confirmation)
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class ForecastCache(Base):

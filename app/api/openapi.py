@@ -10,6 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from app import schemas as s
 from app.codes import CODES
+from app.services import regimens as reg
 
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
@@ -25,6 +26,8 @@ _MODELS = [
     (s.ObservationSetIn, "validation"), (s.News2In, "validation"),
     (s.ObservationSetRecorded, "serialization"), (s.News2Out, "serialization"),
     (s.PatientNews2Out, "serialization"), (s.StatusOut, "serialization"),
+    (reg.RegimenChange, "validation"), (reg.RegimenCurrent, "serialization"),
+    (reg.RegimenHistory, "serialization"), (reg.ConfirmationProblem, "serialization"),
 ]
 
 _FHIR_SCHEMAS = {
@@ -96,7 +99,11 @@ FORECAST_Q = [
     _query("engine", {"type": "string"}, "forecast engine (default: the bundle's)"),
 ]
 PLOT_Q = [*FORECAST_Q, _query("panel", {"type": "string", "enum": ["bp", "ras", "drug"]},
-                              "bp: blood pressure; ras: RAS endpoints; drug: drug and ACE")]
+                              "bp: blood pressure; ras: RAS endpoints; drug: drug and ACE"),
+          _query("v", {"type": "string", "maxLength": 128},
+                 "the plot version the patient page puts in the URL (data version, model "
+                 "version, issue hour, plotting code): when current, the answer is "
+                 "Cache-Control immutable; else (or absent) no-cache with an ETag")]
 
 
 def _plot_op(fmt: str, mimetype: str) -> dict:
@@ -104,10 +111,48 @@ def _plot_op(fmt: str, mimetype: str) -> dict:
         "operationId": f"getForecast{fmt.upper()}", "tags": ["forecasts"],
         "summary": f"Forecast plot ({fmt.upper()}, matplotlib), cached by data/model version",
         "parameters": [PID, *PLOT_Q],
-        "responses": {"200": {"description": "the plot",
+        "responses": {"200": {"description": "the plot; ETag names every input (data and "
+                                             "model version, issue hour, arguments, code)",
                               "content": {mimetype: {"schema": {"type": "string",
                                                                 "format": "binary"}}}},
+                      "304": {"description": "If-None-Match matched: the plot is unchanged"},
                       **_errors("400", "404", "409", "422", "503")}}}
+
+
+def _regimen_paths() -> dict[str, Any]:
+    """The regimen: set (with dosing checks), read, history, stop (issue 14)."""
+    conflict = {"409": {"description": (
+        "confirmation-required: dosing warnings (problem type `confirmation-required`, "
+        "`warnings` [{code, message}]); repeat with \"confirm\": true. Or a conflict of "
+        "the patient's data"), "content": {PROBLEM: {"schema": {"oneOf": [
+            _ref("ConfirmationProblem"), _ref("Problem")]}}}}}
+    return {
+        "/api/v1/patients/{patient_id}/regimen": {
+            "put": {"operationId": "putRegimen", "tags": ["patients"],
+                    "summary": "Set the current regimen (earlier ones kept as history). A "
+                               "dose above the drug's labelled maximum (per dose or per day, "
+                               "renal maximum when renal function is impaired) is a 422 "
+                               "naming dose_mg; starting or raising an ACE inhibitor against "
+                               "a contraindication, or a start > 3 days ago, is a 409 until "
+                               "confirmed (docs/dosing.md)",
+                    "parameters": [PID], "requestBody": _body("RegimenChange"),
+                    "responses": {**_ok("PatientOut"), **_errors("400", "404", "415", "422"),
+                                  **conflict}},
+            "get": {"operationId": "getRegimen", "tags": ["patients"],
+                    "summary": "The current (latest) regimen or null, and whether it is "
+                               "active", "parameters": [PID],
+                    "responses": {**_ok("RegimenCurrent"), **_errors("404")}}},
+        "/api/v1/patients/{patient_id}/regimen/history": {
+            "get": {"operationId": "getRegimenHistory", "tags": ["patients"],
+                    "summary": "Every regimen set, newest first, with when (set_at), by whom "
+                               "(set_by) and the warnings confirmed", "parameters": [PID],
+                    "responses": {**_ok("RegimenHistory"), **_errors("404")}}},
+        "/api/v1/patients/{patient_id}/regimen/stop": {
+            "post": {"operationId": "stopRegimen", "tags": ["patients"],
+                     "summary": "Stop treatment: the current regimen ends now (a new history "
+                                "row; audited; no confirmation)", "parameters": [PID],
+                     "responses": {**_ok("RegimenCurrent"), **_errors("404", "409")}}},
+    }
 
 
 def _monitoring_paths() -> dict[str, Any]:
@@ -154,7 +199,7 @@ def _extra_paths() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    return {**_core_paths(), **_monitoring_paths(), **_extra_paths()}
+    return {**_core_paths(), **_regimen_paths(), **_monitoring_paths(), **_extra_paths()}
 
 
 def _core_paths() -> dict[str, Any]:
@@ -232,12 +277,6 @@ def _core_paths() -> dict[str, Any]:
                         "application/json": {"schema": _ref("ObservationPage")},
                         "application/fhir+json": {"schema": _ref("FhirBundle")}}},
                         **_errors("400", "404")}}},
-        "/api/v1/patients/{patient_id}/regimen": {
-            "put": {"operationId": "putRegimen", "tags": ["patients"],
-                    "summary": "Set the current regimen (earlier ones kept as history)",
-                    "parameters": [PID], "requestBody": _body("RegimenIn"),
-                    "responses": {**_ok("PatientOut"),
-                                  **_errors("400", "404", "415", "422")}}},
         "/api/v1/patients/{patient_id}/forecast": {
             "get": {"operationId": "getForecast", "tags": ["forecasts"],
                     "summary": "Forecast with central intervals, cached by data/model version",

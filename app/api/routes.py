@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, json, render_template, reque
 from pydantic import BaseModel, ValidationError
 
 from app import plots, services
-from app.api import fhir, openapi
+from app.api import fhir, openapi, regimens
 from app.auth import actor
 from app.codes import CODES
 from app.errors import ApiError, field_error, validation_problem
@@ -29,13 +29,15 @@ from app.schemas import (
     PatientPage,
     PatientPatch,
     Recorded,
-    RegimenIn,
     ScenarioOut,
     ScenarioRequest,
     SimulateRequest,
     SimulationOut,
     StatusOut,
 )
+from app.services import dosing, freshness
+from app.services.dosing import ConfirmationRequired
+from app.services.regimens import RegimenChange
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 FHIR_JSON = "application/fhir+json"
@@ -283,8 +285,18 @@ def post_news2():
 @bp.put("/patients/<patient_id>/regimen")
 def put_regimen(patient_id: str):
     services.get_patient(patient_id)
-    regimen = parse_body(RegimenIn)
-    return _out(PatientOut, _patient(services.set_regimen(patient_id, regimen)))
+    regimen = parse_body(RegimenChange)
+    p = services.set_regimen(patient_id, regimen, actor=actor(), method="PUT",
+                             path=request.path)
+    return _out(PatientOut, _patient(p))
+
+
+bp.register_error_handler(ConfirmationRequired, regimens.confirmation_problem)
+bp.add_url_rule("/patients/<patient_id>/regimen", view_func=regimens.get_regimen)
+bp.add_url_rule("/patients/<patient_id>/regimen/history",
+                view_func=regimens.get_regimen_history)
+bp.add_url_rule("/patients/<patient_id>/regimen/stop", methods=["POST"],
+                view_func=regimens.stop_regimen)
 
 
 # --- forecasts --------------------------------------------------------------------------------
@@ -300,11 +312,21 @@ def _plot(patient_id: str, fmt: str) -> Response:
     panel = request.args.get("panel", "bp")
     if panel not in plots.PANELS:
         raise field_error("panel", f"must be one of {list(plots.PANELS)}", 400)
-    data, mimetype = plots.forecast_plot(patient_id, fmt, panel, actor=actor(),
-                                         **forecast_args())
-    resp = Response(data, mimetype=mimetype)
-    resp.headers["Cache-Control"] = "private, max-age=60"
+    args = forecast_args()
+    # the validator names every input of the picture: data version, model version, issue
+    # hour, panel, format, arguments and the plotting code; a new reading changes it
+    key, _ = services.forecast_key(patient_id, args["horizon_h"], args["coverage"],
+                                   args["engine"], "plot", panel, fmt)
+    etag = freshness.etag(key)
+    if etag in request.if_none_match:
+        resp = Response(status=304)
+    else:
+        data, mimetype = plots.forecast_plot(patient_id, fmt, panel, actor=actor(), **args)
+        resp = Response(data, mimetype=mimetype)
+    resp.set_etag(etag)
+    resp.headers["Cache-Control"] = freshness.cache_control(patient_id, request.args.get("v"))
     return resp
+
 
 
 @bp.get("/patients/<patient_id>/forecast.png")
@@ -321,6 +343,9 @@ def get_forecast_svg(patient_id: str):
 def post_scenario(patient_id: str):
     services.get_patient(patient_id)
     req = parse_body(ScenarioRequest)
+    r = req.regimen
+    dosing.check_limits(services.get_patient(patient_id), r.drug, r.dose_mg, r.interval_h,
+                        "regimen.")
     result = services.what_if(patient_id, req.regimen, req.horizon_h, req.coverage, actor())
     return _out(ScenarioOut, result)  # drops the forecasts' observations
 

@@ -7,6 +7,7 @@ input, write nothing unless everything is valid, and commit themselves. Every wr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from app import codes, db, signals
 from app.errors import ApiError, field_error
 from app.models import Observation, Patient, Regimen, utcnow
 from app.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn
+from app.services import dosing
 from app.services.timeline import check_regimen_start
 
 #: an observation may be this far in the future (clock skew) before it is rejected
@@ -177,15 +179,37 @@ def list_observations(patient_id: str, since: datetime | None, until: datetime |
     return list(s.scalars(q).all()), int(total or 0)
 
 
-def set_regimen(patient_id: str, data: RegimenIn) -> Patient:
-    """Make ``data`` the patient's current regimen (earlier ones are kept as history)."""
-    get_patient(patient_id)
+def _warnings_json(warnings: list[dict[str, str]]) -> str | None:
+    return json.dumps(warnings) if warnings else None
+
+
+def set_regimen(patient_id: str, data: RegimenIn, actor: str | None = None,
+                confirm: bool | None = None, method: str = "PUT",
+                path: str | None = None) -> Patient:
+    """Make ``data`` the patient's current regimen (earlier ones are kept as history).
+
+    Dosing safety first (``app.services.dosing``): a dose outside the labelling is a 422
+    naming ``dose_mg``; warnings (starting or raising an ACE inhibitor against a low SBP,
+    high potassium, ...; a start more than 3 days ago) are a 409 ``confirmation-required``
+    unless ``confirm`` (else ``data.confirm``) is true, and a confirmation is audited with
+    its warnings."""
+    p = get_patient(patient_id)
     check_regimen_start(data)
+    if confirm is None:
+        confirm = bool(getattr(data, "confirm", False))
+    warnings = dosing.check(p, data.drug, data.dose_mg, data.interval_h, data.start, confirm)
     s = db.session()
     s.add(Regimen(patient_id=patient_id, drug=data.drug, dose_mg=data.dose_mg,
-                  interval_h=data.interval_h, start=data.start, stop=data.stop))
+                  interval_h=data.interval_h, start=data.start, stop=data.stop,
+                  set_by=actor, confirmed_warnings=_warnings_json(warnings)))
     _bump(s, patient_id)
     s.commit()
     s.expire_all()
+    if warnings:
+        dosing.audit_regimen(actor, method, path or f"/patients/{patient_id}/regimen",
+                             patient_id, {"event": "regimen-confirmed", "drug": data.drug,
+                                          "dose_mg": data.dose_mg,
+                                          "interval_h": data.interval_h,
+                                          "warnings": warnings})
     _changed(patient_id)
     return get_patient(patient_id)

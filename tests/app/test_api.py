@@ -251,8 +251,10 @@ def test_unknown_patient_is_404(client, auth_headers):
 
 def test_regimen_put_and_validation(client, auth_headers, patient):
     url = f"/api/v1/patients/{patient}/regimen"
+    # the patient's renal function is impaired: 10 mg is above the renal starting dose (5 mg),
+    # a warning to confirm (issue 14)
     resp = client.put(url, json={"drug": "benazepril", "dose_mg": 10, "interval_h": 24,
-                                 "start": _iso(24)}, headers=auth_headers)
+                                 "start": _iso(24), "confirm": True}, headers=auth_headers)
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["regimen"]["dose_mg"] == 10 and body["regimen"]["drug"] == "benazepril"
