@@ -18,9 +18,11 @@ from flask import (
 )
 from pydantic import ValidationError
 
-from app import auth, forecasting, plots, services
+from app import auth, cache, forecasting, plots, services
 from app.errors import ApiError, validation_problem
 from app.schemas import PatientIn, RegimenIn
+from app.services import dosing, freshness, regimens
+from app.services.regimens import regimen_active, regimen_entry
 from app.web import observation_sets
 from app.web import ward as ward_rows
 
@@ -124,7 +126,10 @@ def intake():
 
 def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None = None,
                   whatif_query: dict | None = None, status: int = 200,
-                  obs_errors: dict[str, str] | None = None, obs_form: Any = None):
+                  obs_errors: dict[str, str] | None = None, obs_form: Any = None,
+                  **regimen: Any):
+    """The patient page; ``regimen`` holds the regimen card's state (``regimen_error``,
+    ``regimen_form`` (the submitted values, kept), ``regimen_warnings``, ``whatif_warnings``)."""
     p = _patient_or_404(patient_id)
     obs, total = services.list_observations(patient_id, None, None)
     fc, fc_error = None, None
@@ -144,7 +149,22 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
         acvpu_choices=observation_sets.ACVPU_CHOICES, obs_errors=obs_errors or {},
         obs_form=obs_form or {},
         tomorrow=(now + timedelta(days=1)).replace(hour=8, minute=0).isoformat(),
+        plot_v=freshness.plot_version(patient_id),
+        history=[regimen_entry(r) for r in reversed(p.regimens)][:20],
+        regimen_active=regimen_active(p.regimen), **_regimen_context(regimen),
     ), status
+
+
+def _regimen_context(regimen: dict[str, Any]) -> dict[str, Any]:
+    form = dict(regimen.get("regimen_form") or {})
+    for name in ("start", "stop"):  # an ISO time with an offset (the what-if's apply button)
+        if len(form.get(name) or "") > 16:
+            form[name] = form[name][:16]
+    return {"regimen_error": regimen.get("regimen_error"), "regimen_form": form,
+            "regimen_raw": dict(regimen.get("regimen_form") or {}),
+            "regimen_warnings": regimen.get("regimen_warnings") or [],
+            "whatif_warnings": regimen.get("whatif_warnings") or [],
+            "whatif_form": dict(regimen.get("whatif_form") or {})}
 
 
 def _patient_or_404(patient_id: str):
@@ -177,47 +197,143 @@ def add_observations(patient_id: str):
     return redirect(url_for("web.patient", patient_id=patient_id))
 
 
-def _regimen_from_form() -> RegimenIn:
+#: the regimen form's fields in clinical words (pydantic's messages are for developers)
+_REGIMEN_WORDS = {
+    "dose_mg": "Dose must be a number of mg between 0 and 80.",
+    "interval_h": "The interval must be a number of hours between 4 and 168.",
+    "drug": "Unknown drug.",
+    "start": "Start must be a date and time.",
+    "stop": "Stop must be a date and time after the start.",
+}
+
+
+def _number(name: str, default: str | None = None) -> float | None:
+    raw = (request.form.get(name) or default or "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ApiError(422, "Invalid input", _REGIMEN_WORDS[name],
+                       [{"field": name, "message": _REGIMEN_WORDS[name]}]) from None
+
+
+def _regimen_from_form(patient_id: str | None = None) -> RegimenIn:
+    """The regimen of the submitted form: labelled dose limits first (clinical words, e.g.
+    "Benazepril 80 mg every 4 h is 480 mg a day; the maximum is 80 mg a day."), then the
+    schema (its messages translated)."""
     f = request.form
-    return RegimenIn.model_validate(_clean({
-        "drug": f.get("drug") or "benazepril", "dose_mg": f.get("dose_mg"),
-        "interval_h": f.get("interval_h"), "start": _form_dt("start"),
-        "stop": _form_dt("stop", required=False)}))
+    drug = f.get("drug") or "benazepril"
+    dose, interval = _number("dose_mg"), _number("interval_h", "24")
+    if patient_id and dose is not None and interval and drug in _DRUGS:
+        dosing.check_limits(services.get_patient(patient_id), drug, dose, interval)
+    try:
+        start = _form_dt("start")
+        stop = _form_dt("stop", required=False)
+    except ApiError as exc:
+        field = exc.errors[0]["field"] if exc.errors else "start"
+        words = "Start is required." if "required" in exc.detail else _REGIMEN_WORDS[field]
+        raise ApiError(422, "Invalid input", words, [{"field": field, "message": words}]
+                       ) from None
+    try:
+        return RegimenIn.model_validate(_clean({
+            "drug": drug, "dose_mg": dose, "interval_h": interval, "start": start,
+            "stop": stop}))
+    except ValidationError as exc:
+        fields = [str(e["loc"][0]) if e["loc"] else "stop" for e in exc.errors()]
+        words = " ".join(dict.fromkeys(_REGIMEN_WORDS.get(n, _REGIMEN_WORDS["stop"])
+                                       for n in fields))
+        raise ApiError(422, "Invalid input", words,
+                       [{"field": n, "message": words} for n in fields]) from None
+
+
+_DRUGS = frozenset(dosing.limits()["drugs"])
 
 
 @bp.post("/patients/<patient_id>/regimen")
 def set_regimen(patient_id: str):
+    """Set the regimen through the dosing checks: refused (422) in clinical words with the
+    values kept, or a confirmation page (409) listing the warnings with a "confirm" box."""
+    _patient_or_404(patient_id)
+    confirm = request.form.get("confirm") in ("on", "1", "true", "yes")
+    try:
+        services.set_regimen(patient_id, _regimen_from_form(patient_id), actor=auth.actor(),
+                             confirm=confirm, method="POST", path=request.path)
+    except dosing.ConfirmationRequired as exc:
+        note = ("Tick the box to confirm that you have reviewed the warnings."
+                if request.form.get("confirmation") else None)
+        return _patient_page(patient_id, error=note, regimen_warnings=exc.warnings,
+                             regimen_form=request.form, status=409)
+    except (ApiError, ValidationError) as exc:
+        message = _message(exc)
+        return _patient_page(patient_id, error=message, regimen_error=message,
+                             regimen_form=request.form, status=422)
+    return redirect(url_for("web.patient", patient_id=patient_id))
+
+
+@bp.post("/patients/<patient_id>/regimen/stop")
+def stop_treatment(patient_id: str):
+    """"Stop treatment": the current regimen ends now (audited; no confirmation)."""
     _patient_or_404(patient_id)
     try:
-        services.set_regimen(patient_id, _regimen_from_form())
-    except (ApiError, ValidationError) as exc:
-        return _patient_page(patient_id, error=_message(exc), status=422)
+        regimens.stop_treatment(patient_id, actor=auth.actor(), method="POST",
+                                path=request.path)
+    except ApiError as exc:
+        return _patient_page(patient_id, error=f"Nothing to stop: {exc.detail}.", status=409)
     return redirect(url_for("web.patient", patient_id=patient_id))
+
+
+def _whatif_result(patient_id: str, regimen: RegimenIn) -> dict:
+    """The what-if of ``regimen``, cached like the forecast (data and model version, hour)."""
+    key, _ = services.forecast_key(patient_id, 72.0, 0.9, None, "whatif", regimen.drug,
+                                   regimen.dose_mg, regimen.interval_h, regimen.start,
+                                   regimen.stop)
+    result, _ = cache.results().get_or_compute(key, lambda: services.what_if(
+        patient_id, regimen, horizon_h=72, actor=auth.actor()))
+    return result
 
 
 @bp.post("/patients/<patient_id>/whatif")
 def whatif(patient_id: str):
-    _patient_or_404(patient_id)
+    p = _patient_or_404(patient_id)
     try:
-        regimen = _regimen_from_form()
-        result = services.what_if(patient_id, regimen, horizon_h=72, actor=auth.actor())
+        regimen = _regimen_from_form(patient_id)
+        result = _whatif_result(patient_id, regimen)
     except (ApiError, ValidationError) as exc:
-        return _patient_page(patient_id, error=_message(exc), status=422)
+        return _patient_page(patient_id, error=_message(exc), status=422,
+                             whatif_form=request.form)
     query = {"drug": regimen.drug, "dose_mg": regimen.dose_mg, "interval_h": regimen.interval_h,
              "start": regimen.start.isoformat()}
     if regimen.stop:
         query["stop"] = regimen.stop.isoformat()
-    return _patient_page(patient_id, whatif=result, whatif_query=query)
+    warnings = dosing.warnings_for(p, regimen.drug, regimen.dose_mg, regimen.interval_h,
+                                   regimen.start)
+    return _patient_page(patient_id, whatif=result, whatif_query=query,
+                         whatif_warnings=warnings)
+
+
+def _image(patient_id: str, data: bytes | None, etag: str) -> Response:
+    """A plot response: 304 if the browser has it, ETag, immutable only for a current v."""
+    resp = Response(status=304) if data is None else Response(data, mimetype="image/png")
+    resp.set_etag(etag)
+    resp.headers["Cache-Control"] = freshness.cache_control(patient_id, request.args.get("v"))
+    return resp
 
 
 @bp.get("/patients/<patient_id>/whatif.png")
 def whatif_png(patient_id: str):
     try:
-        regimen = RegimenIn.model_validate(_clean(dict(request.args)))
-        result = services.what_if(patient_id, regimen, horizon_h=72, actor=auth.actor())
+        regimen = RegimenIn.model_validate(_clean({k: v for k, v in request.args.items()
+                                                   if k != "v"}))
+        key, _ = services.forecast_key(patient_id, 72.0, 0.9, None, "whatif.png",
+                                       *sorted(regimen.model_dump(mode="json").items()))
+        etag = freshness.etag(key)
+        if etag in request.if_none_match:
+            return _image(patient_id, None, etag)
+        result = _whatif_result(patient_id, regimen)
     except (ApiError, ValidationError) as exc:
         return Response(_message(exc), status=422, mimetype="text/plain")
-    return Response(plots.render_whatif(result), mimetype="image/png")
+    return _image(patient_id, plots.render_whatif(result), etag)
 
 
 @bp.get("/patients/<patient_id>/waveform.png")
@@ -225,10 +341,14 @@ def waveform_png(patient_id: str):
     """Arterial pressure waveform at the forecast's issue time, from the patient's own
     (personalised) forecast: median SBP, DBP and HR at that time."""
     try:
+        key, _ = services.forecast_key(patient_id, 72.0, 0.9, None, "waveform.png")
+        etag = freshness.etag(key)
+        if etag in request.if_none_match:
+            return _image(patient_id, None, etag)
         fc = services.forecast(patient_id, actor=auth.actor())
         now = {name: fc["endpoints"][name]["median"][0]
                for name in ("sbp_mmhg", "dbp_mmhg", "hr_bpm")}
         wave = forecasting.pressure_waveform(now["sbp_mmhg"], now["dbp_mmhg"], now["hr_bpm"])
     except ApiError as exc:
         return Response(exc.detail, status=exc.status, mimetype="text/plain")
-    return Response(plots.render_waveform(wave), mimetype="image/png")
+    return _image(patient_id, plots.render_waveform(wave), etag)
