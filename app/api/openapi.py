@@ -124,7 +124,7 @@ def _regimen_paths() -> dict[str, Any]:
     conflict = {"409": {"description": (
         "confirmation-required: dosing warnings (problem type `confirmation-required`, "
         "`warnings` [{code, message}]); repeat with \"confirm\": true. Or a conflict of "
-        "the patient's data"), "content": {PROBLEM: {"schema": {"oneOf": [
+        "the patient's data"), "content": {PROBLEM: {"schema": {"anyOf": [
             _ref("ConfirmationProblem"), _ref("Problem")]}}}}}
     return {
         "/api/v1/patients/{patient_id}/regimen": {

@@ -10,9 +10,9 @@ dose, its dosing intervals and its renal dose adjustment, with sources (docs/dos
 - **Warnings** (``warnings_for``): before *starting or raising* an ACE inhibitor, the latest
   SBP < 100 mmHg, potassium > 5.5 mmol/L, eGFR < 30 (when recorded), a rising creatinine,
   a starting dose above the renal starting dose and a pregnancy flag (when the patient model
-  has one); for any regimen, a start more than 3 days in the past. Lowering or stopping never
-  warns about contraindications. A warning needs ``confirm``; the confirmation is audited
-  with the warnings (``audit_regimen``).
+  has one); for any regimen with a dose, a start more than 3 days in the past. Lowering or
+  stopping never warns about contraindications. A warning needs ``confirm``; the
+  confirmation is audited with the warnings (``audit_regimen``).
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def warnings_for(p: Patient, drug: str, dose_mg: float, interval_h: float, start
     name = drug.capitalize()
     out: list[dict[str, str]] = []
     days = limits()["warnings"]["start_in_past_days"]
-    if start < now - timedelta(days=days):
+    if dose_mg > 0 and start < now - timedelta(days=days):
         ago = (now - start).days
         out.append({"code": "start-in-past", "message": (
             f"The start ({_when(start)}) is {ago} days ago, more than {days} days in the "

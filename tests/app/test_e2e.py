@@ -50,7 +50,8 @@ def test_api_flow_through_gunicorn(server):
     now = datetime.now(UTC)
     status, _, _ = call(server, "PUT", f"/api/v1/patients/{pid}/regimen", token,
                         {"drug": "benazepril", "dose_mg": 10, "interval_h": 24,
-                         "start": (now - timedelta(days=1)).isoformat()})
+                         "start": (now - timedelta(days=1)).isoformat(),
+                         "confirm": True})  # impaired renal function: above the 5 mg start
     assert status == 200
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Observation", "status": "final",
