@@ -164,3 +164,23 @@ def test_openapi_documents_the_regimen_routes(client, auth_headers):
     assert "get" in spec["paths"]["/api/v1/patients/{patient_id}/regimen"]
     assert "get" in spec["paths"]["/api/v1/patients/{patient_id}/regimen/history"]
     assert "post" in spec["paths"]["/api/v1/patients/{patient_id}/regimen/stop"]
+
+
+def test_a_start_in_1999_simulates_at_most_72_h_before_the_first_observation(model_app):
+    from app.auth import issue_token
+
+    with model_app.app_context():
+        h = {"Authorization": f"Bearer {issue_token('clin', 'read,write')}"}
+    client = model_app.test_client()
+    pid = _patient(client, h, readings=[(30, "sbp_mmhg", 150, "mm[Hg]"),
+                                        (30, "dbp_mmhg", 90, "mm[Hg]"),
+                                        (1, "sbp_mmhg", 146, "mm[Hg]")])
+    resp = _put(client, h, pid, dose_mg=10, start="1999-01-01T08:00:00Z")
+    assert [w["code"] for w in resp.get_json()["warnings"]] == ["start-in-past"]
+    assert _put(client, h, pid, dose_mg=10, start="1999-01-01T08:00:00Z",
+                confirm=True).status_code == 200
+    fc = client.get(f"/api/v1/patients/{pid}/forecast", headers=h).get_json()
+    first = datetime.now(UTC) - timedelta(hours=30)
+    origin = datetime.fromisoformat(fc["origin"])
+    assert first - timedelta(hours=73) < origin < first - timedelta(hours=47)  # not 30 days
+    assert origin.hour == 8 and origin.minute == 0  # the dosing phase is kept
