@@ -139,6 +139,9 @@ class PatientOut(BaseModel):
         default=None, description="ward status with its reasons: GET of one patient, or the "
                                   "list with include=status; else (or if the status rules "
                                   "fail) null")
+    remaining_stay: dict | None = Field(
+        default=None, description="expected remaining ICU stay (hours, 80 % interval, model "
+                                  "version); GET of one patient, null if not estimable")
 
 
 class Page(BaseModel):

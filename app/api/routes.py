@@ -35,7 +35,7 @@ from app.schemas import (
     SimulationOut,
     StatusOut,
 )
-from app.services import dosing, freshness
+from app.services import dosing, freshness, los
 from app.services.dosing import ConfirmationRequired
 from app.services.regimens import RegimenChange
 
@@ -203,7 +203,8 @@ def list_patients():
 @bp.get("/patients/<patient_id>")
 def get_patient(patient_id: str):
     p = services.get_patient(patient_id)
-    return _out(PatientOut, {**_patient(p), "status": _status(p.id)})
+    return _out(PatientOut, {**_patient(p), "status": _status(p.id),
+                             "remaining_stay": los.remaining_stay(p.id)})
 
 
 @bp.get("/patients/<patient_id>/status")
