@@ -14,15 +14,18 @@ log = logging.getLogger("app.errors")
 
 
 class ApiError(Exception):
-    """A client error with the offending fields; rendered as problem+json."""
+    """A client error with the offending fields; rendered as problem+json (``type``: the
+    problem type, e.g. ``duplicate-observation``; default ``about:blank``)."""
 
     def __init__(self, status: int, title: str, detail: str = "",
-                 errors: list[dict[str, str]] | None = None) -> None:
+                 errors: list[dict[str, str]] | None = None, type: str = "about:blank"
+                 ) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail or title
         self.errors = errors or []
+        self.type = type
 
 
 def field_error(field: str, message: str, status: int = 422) -> ApiError:
@@ -59,9 +62,9 @@ def validation_problem(exc: ValidationError, prefix: str = "") -> ApiError:
 
 def problem(status: int, title: str, detail: str = "",
             errors: list[dict[str, str]] | None = None,
-            headers: dict[str, str] | None = None) -> Response:
+            headers: dict[str, str] | None = None, type: str = "about:blank") -> Response:
     """A problem+json response."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+    body: dict[str, Any] = {"type": type, "title": title, "status": status,
                             "detail": detail or title, "instance": request.path}
     if errors:
         body["errors"] = errors
@@ -96,7 +99,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         _log_client_error(exc.status, exc.detail)
-        return problem(exc.status, exc.title, exc.detail, exc.errors)
+        return problem(exc.status, exc.title, exc.detail, exc.errors, type=exc.type)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -25,6 +25,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
 
+#: an observation's status (FHIR ObservationStatus): a reading in use, or one marked wrong
+OBS_FINAL = "final"
+OBS_ENTERED_IN_ERROR = "entered-in-error"
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -120,6 +124,8 @@ class Observation(Base):
     unit: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(64), default="api")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: FHIR's word: ``final``, or ``entered-in-error`` (kept, but no forecast or score uses it)
+    status: Mapped[str] = mapped_column(String(16), default=OBS_FINAL, server_default=OBS_FINAL)
 
 
 class ForecastRun(Base):

@@ -28,7 +28,15 @@ from app import db
 from app.alerts import conditions, webhooks
 from app.alerts.rules import LEVELS, Rule, RuleSet
 from app.errors import ApiError, field_error
-from app.models import Alert, AlertEvent, AlertOverride, Observation, Patient, utcnow
+from app.models import (
+    OBS_FINAL,
+    Alert,
+    AlertEvent,
+    AlertOverride,
+    Observation,
+    Patient,
+    utcnow,
+)
 
 log = logging.getLogger("app.alerts")
 OPEN = ("raised", "acknowledged")
@@ -82,9 +90,10 @@ def _announce(changes: list[tuple[str, dict, int]]) -> None:
 def _readings(s, patient_id: str, now: datetime, hours: float
               ) -> tuple[dict[str, conditions.Reading], dict[str, list[conditions.Reading]]]:
     """(the latest reading of each code, every reading per code oldest first) within
-    ``hours`` before ``now`` (none after it, bar clock skew)."""
+    ``hours`` before ``now`` (none after it, bar clock skew; none entered in error)."""
     rows = s.execute(select(Observation.code, Observation.time, Observation.value)
                      .where(Observation.patient_id == patient_id,
+                            Observation.status == OBS_FINAL,
                             Observation.time >= now - timedelta(hours=hours),
                             Observation.time <= now + timedelta(minutes=5))
                      .order_by(Observation.time, Observation.id)).all()

@@ -206,7 +206,7 @@ def to_bundle(patient_id: str, rows: list) -> dict:
     entries = []
     for row in rows:
         entries.append({"resource": {
-            "resourceType": "Observation", "id": str(row.id), "status": "final",
+            "resourceType": "Observation", "id": str(row.id), "status": row.status or "final",
             "code": {"coding": _codings(row.code)},
             "subject": {"reference": f"Patient/{patient_id}"},
             "effectiveDateTime": row.time.isoformat(),

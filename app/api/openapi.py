@@ -28,6 +28,7 @@ _MODELS = [
     (s.PatientNews2Out, "serialization"), (s.StatusOut, "serialization"),
     (reg.RegimenChange, "validation"), (reg.RegimenCurrent, "serialization"),
     (reg.RegimenHistory, "serialization"), (reg.ConfirmationProblem, "serialization"),
+    (s.ObservationStatusIn, "validation"), (s.ObservationOut, "serialization"),
 ]
 
 _FHIR_SCHEMAS = {
@@ -60,7 +61,7 @@ ERR = {
     "400": _problem("bad query parameter or malformed JSON"),
     "401": _problem("authentication required"),
     "403": _problem("missing scope or CSRF token"),
-    "404": _problem("unknown patient"),
+    "404": _problem("unknown patient (or observation)"),
     "409": _problem("conflict (duplicate external_id, or no observations to forecast from)"),
     "413": _problem("body too large"),
     "415": _problem("unsupported Content-Type"),
@@ -155,6 +156,24 @@ def _regimen_paths() -> dict[str, Any]:
     }
 
 
+OBS_ID = {"name": "observation_id", "in": "path", "required": True,
+          "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+          "description": "the observation's id (``id`` in the observation list)"}
+
+
+def _correction_paths() -> dict[str, Any]:
+    """Mark a reading entered in error (issue 14)."""
+    return {"/api/v1/patients/{patient_id}/observations/{observation_id}": {
+        "patch": {"operationId": "patchObservation", "tags": ["observations"],
+                  "summary": "Mark a reading entered in error (FHIR's status word): kept and "
+                             "listed with status entered-in-error, left out of the forecast, "
+                             "NEWS2, status, alerts and trends; audited; marking twice "
+                             "changes nothing; it cannot be undone",
+                  "parameters": [PID, OBS_ID], "requestBody": _body("ObservationStatusIn"),
+                  "responses": {**_ok("ObservationOut"),
+                                **_errors("400", "404", "415", "422")}}}}
+
+
 def _monitoring_paths() -> dict[str, Any]:
     """Observation sets, NEWS2 and the status (issue 13)."""
     return {
@@ -199,7 +218,8 @@ def _extra_paths() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    return {**_core_paths(), **_regimen_paths(), **_monitoring_paths(), **_extra_paths()}
+    return {**_core_paths(), **_correction_paths(), **_regimen_paths(), **_monitoring_paths(),
+            **_extra_paths()}
 
 
 def _core_paths() -> dict[str, Any]:

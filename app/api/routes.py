@@ -20,9 +20,11 @@ from app.schemas import (
     News2In,
     News2Out,
     ObservationBatch,
+    ObservationOut,
     ObservationPage,
     ObservationSetIn,
     ObservationSetRecorded,
+    ObservationStatusIn,
     PatientIn,
     PatientNews2Out,
     PatientOut,
@@ -35,7 +37,7 @@ from app.schemas import (
     SimulationOut,
     StatusOut,
 )
-from app.services import dosing, freshness, los
+from app.services import corrections, dosing, freshness, los
 from app.services.dosing import ConfirmationRequired
 from app.services.regimens import RegimenChange
 
@@ -76,7 +78,7 @@ def _status(patient_id: str) -> dict | None:
 
 def _observation(r: Observation) -> dict[str, Any]:
     return {"id": r.id, "time": r.time, "code": r.code, "value": r.value, "unit": r.unit,
-            "source": r.source}
+            "source": r.source, "status": r.status or "final"}
 
 
 def body_json() -> Any:
@@ -252,13 +254,24 @@ def get_observations(patient_id: str):
         raise field_error("code", f"must be one of {sorted(CODES)}", 400)
     limit = _int_arg("limit", 500, 1, 5000)
     offset = _int_arg("offset", 0, 0, 10**9)
-    rows, total = services.list_observations(patient_id, since, until, limit, offset, code)
+    rows, total = services.list_observations(patient_id, since, until, limit, offset, code,
+                                             include_errors=True)
     if FHIR_JSON in request.headers.get("Accept", ""):
         return _json(fhir.to_bundle(patient_id, rows), mimetype=FHIR_JSON)
     return _out(ObservationPage, {
         "items": [_observation(r) for r in rows], "total": total, "limit": limit,
         "offset": offset, "next": _next("api.get_observations", total, limit, offset,
                                         patient_id=patient_id)})
+
+
+@bp.patch("/patients/<patient_id>/observations/<observation_id>")
+def patch_observation(patient_id: str, observation_id: str):
+    """Mark one reading entered in error (kept, listed, used by nothing; idempotent)."""
+    services.get_patient(patient_id)
+    obs_id = corrections.observation_id(patient_id, observation_id)
+    parse_body(ObservationStatusIn)
+    row = corrections.mark_entered_in_error(patient_id, obs_id, actor(), "PATCH", request.path)
+    return _out(ObservationOut, _observation(row))
 
 
 @bp.post("/patients/<patient_id>/observation-sets")

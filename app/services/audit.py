@@ -1,13 +1,16 @@
-"""The audit log (one row per API request) and the forecast-run log."""
+"""The audit log (one row per API request, and one per correction with its detail) and the
+forecast-run log."""
 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import insert
@@ -78,6 +81,15 @@ def audit(actor: str | None, method: str, path: str, patient_id: str | None,
         return
     with db.get_engine().begin() as conn:
         conn.execute(insert(AuditEvent).values(**row))
+
+
+def audit_change(actor: str | None, method: str, path: str, patient_id: str,
+                 detail: dict[str, Any], status: int = 200) -> None:
+    """One write row with ``detail`` (what changed, as JSON; codes and ids, never values)."""
+    with db.get_engine().begin() as conn:
+        conn.execute(insert(AuditEvent).values(
+            time=utcnow(), actor=actor, action="write", method=method[:8], path=path[:256],
+            patient_id=patient_id, status=status, detail=json.dumps(detail)))
 
 
 def flush_audit() -> None:

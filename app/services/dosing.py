@@ -27,7 +27,7 @@ from sqlalchemy import insert, select
 
 from app import codes, db
 from app.errors import ApiError
-from app.models import AuditEvent, Observation, Patient, utcnow
+from app.models import OBS_FINAL, AuditEvent, Observation, Patient, utcnow
 
 CONFIRMATION_REQUIRED = "confirmation-required"
 #: latest readings older than this are not used for the warnings
@@ -77,13 +77,11 @@ def _every(interval_h: float) -> str:
 
 def _latest(patient_id: str, code: str, since: datetime, n: int = 1) -> list[Observation]:
     """The patient's newest ``n`` observations of ``code`` since ``since`` (newest first);
-    readings marked entered in error (when the model has a status) are left out."""
+    readings marked entered in error are left out."""
     q = (select(Observation).where(Observation.patient_id == patient_id,
-                                   Observation.code == code, Observation.time >= since)
+                                   Observation.code == code, Observation.time >= since,
+                                   Observation.status == OBS_FINAL)
          .order_by(Observation.time.desc(), Observation.id.desc()).limit(n))
-    status = getattr(Observation, "status", None)
-    if status is not None:
-        q = q.where(status.is_distinct_from("entered-in-error"))
     return list(db.session().scalars(q).all())
 
 

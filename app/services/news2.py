@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from app import codes, db, forecasting
 from app.errors import ApiError
-from app.models import Observation, utcnow
+from app.models import OBS_FINAL, Observation, utcnow
 from app.schemas import News2In, ObservationSetIn
 from app.services.patients import (
     CLOCK_SKEW,
@@ -176,6 +176,7 @@ def _sets(patient_id: str, since: datetime | None, now: datetime | None = None) 
 def _last_time(patient_id: str) -> datetime | None:
     return db.session().scalar(
         select(func.max(Observation.time)).where(Observation.patient_id == patient_id,
+                                                 Observation.status == OBS_FINAL,
                                                  Observation.code.in_(sorted(SET_CODES))))
 
 

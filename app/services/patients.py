@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from app import codes, db, signals
 from app.errors import ApiError, field_error
-from app.models import Observation, Patient, Regimen, utcnow
+from app.models import OBS_FINAL, Observation, Patient, Regimen, utcnow
 from app.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn
 from app.services import dosing
 from app.services.timeline import check_regimen_start
@@ -158,11 +158,17 @@ def record_observations(patient_id: str, items: list[ObservationIn] | list[dict]
 
 def list_observations(patient_id: str, since: datetime | None, until: datetime | None,
                       limit: int | None = None, offset: int = 0, code: str | None = None,
-                      code_in: Collection[str] | None = None) -> tuple[list[Observation], int]:
+                      code_in: Collection[str] | None = None, include_errors: bool = False
+                      ) -> tuple[list[Observation], int]:
     """The patient's observations in time order, filtered by [since, until] and code (or any
-    of ``code_in``, e.g. ``app.codes.TWIN_CODES`` for the ones the forecaster takes)."""
+    of ``code_in``, e.g. ``app.codes.TWIN_CODES`` for the ones the forecaster takes).
+
+    Readings marked entered in error are left out (so no forecast, score, status, alert or
+    trend sees them) unless ``include_errors`` (the lists a person reads: API, page)."""
     get_patient(patient_id)
     q = select(Observation).where(Observation.patient_id == patient_id)
+    if not include_errors:
+        q = q.where(Observation.status == OBS_FINAL)
     if since is not None:
         q = q.where(Observation.time >= since)
     if until is not None:

@@ -20,8 +20,9 @@ from pydantic import ValidationError
 
 from app import auth, cache, forecasting, plots, services
 from app.errors import ApiError, validation_problem
+from app.models import OBS_ENTERED_IN_ERROR
 from app.schemas import PatientIn, RegimenIn
-from app.services import dosing, freshness, regimens
+from app.services import corrections, dosing, freshness, regimens
 from app.services.regimens import regimen_active, regimen_entry
 from app.web import observation_sets
 from app.web import ward as ward_rows
@@ -131,9 +132,9 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
     """The patient page; ``regimen`` holds the regimen card's state (``regimen_error``,
     ``regimen_form`` (the submitted values, kept), ``regimen_warnings``, ``whatif_warnings``)."""
     p = _patient_or_404(patient_id)
-    obs, total = services.list_observations(patient_id, None, None)
+    obs, total = services.list_observations(patient_id, None, None, include_errors=True)
     fc, fc_error = None, None
-    if obs:
+    if any(o.status != OBS_ENTERED_IN_ERROR for o in obs):
         try:
             fc = services.forecast(patient_id, actor=auth.actor())
         except ApiError as exc:
@@ -195,6 +196,19 @@ def add_observations(patient_id: str):
         return _patient_page(patient_id, error=observation_sets.messages(errors), status=422,
                              obs_errors=errors, obs_form=request.form)
     return redirect(url_for("web.patient", patient_id=patient_id))
+
+
+@bp.post("/patients/<patient_id>/observations/<observation_id>/entered-in-error")
+def mark_entered_in_error(patient_id: str, observation_id: str):
+    """"Mark entered in error": the reading stays, struck through, and nothing uses it."""
+    _patient_or_404(patient_id)
+    try:
+        corrections.mark_entered_in_error(
+            patient_id, corrections.observation_id(patient_id, observation_id),
+            auth.actor(), "POST", request.path)
+    except ApiError:
+        abort(404)
+    return redirect(url_for("web.patient", patient_id=patient_id) + "#observations")
 
 
 #: the regimen form's fields in clinical words (pydantic's messages are for developers)
