@@ -70,6 +70,16 @@ ERR = {
 }
 
 
+#: a write of readings: 409 for an exact duplicate, 422 also for DBP >= SBP (issue 14)
+READINGS_ERR = {
+    "409": _problem("duplicate-observation: the same code, time and value as a stored "
+                    "reading in use (problem type `duplicate-observation`, `errors` names "
+                    "the reading); nothing stored"),
+    "422": _problem("invalid input, or diastolic BP at or above the systolic BP of the same "
+                    "time (`errors` names the field); nothing stored"),
+}
+
+
 def _errors(*codes: str) -> dict:
     return {c: ERR[c] for c in ("401", "403", *codes)}
 
@@ -184,7 +194,7 @@ def _monitoring_paths() -> dict[str, Any]:
                                 "per bad field",
                      "parameters": [PID], "requestBody": _body("ObservationSetIn"),
                      "responses": {**_ok("ObservationSetRecorded", "201", "stored"),
-                                   **_errors("400", "404", "415", "422")}}},
+                                   **_errors("400", "404", "415"), **READINGS_ERR}}},
         "/api/v1/patients/{patient_id}/news2": {
             "get": {"operationId": "getPatientNews2", "tags": ["monitoring"],
                     "summary": "NEWS2 of the latest observation set and the history; "
@@ -278,7 +288,7 @@ def _core_paths() -> dict[str, Any]:
                          "application/fhir+json": {"schema": {"oneOf": [
                              _ref("FhirObservation"), _ref("FhirBundle")]}}}},
                      "responses": {**_ok("Recorded", "201", "stored"),
-                                   **_errors("400", "404", "415", "422")}},
+                                   **_errors("400", "404", "415"), **READINGS_ERR}},
             "get": {"operationId": "getObservations", "tags": ["observations"],
                     "summary": "Observations in time order (FHIR Bundle with "
                                "Accept: application/fhir+json)",

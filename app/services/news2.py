@@ -35,6 +35,7 @@ from app.services.patients import (
     list_observations,
     record_observations,
 )
+from app.services.readings import DBP_NOT_BELOW_SBP
 from twin.monitoring import news2 as twin_news2
 
 #: readings within this window before a set's newest reading belong to the set
@@ -58,6 +59,9 @@ def _set_errors(data: ObservationSetIn) -> list[dict[str, str]]:
                                                    "value besides time"})
     if data.time > utcnow() + CLOCK_SKEW:
         errors.append({"field": "time", "message": f"is in the future ({data.time.isoformat()})"})
+    if data.sbp_mmhg is not None and data.dbp_mmhg is not None \
+            and data.dbp_mmhg >= data.sbp_mmhg:
+        errors.append({"field": "dbp_mmhg", "message": DBP_NOT_BELOW_SBP})
     if data.supplemental_oxygen is False:
         if (data.o2_flow_l_per_min or 0) > 0:
             errors.append({"field": "o2_flow_l_per_min",

@@ -20,7 +20,7 @@ from app import codes, db, signals
 from app.errors import ApiError, field_error
 from app.models import OBS_FINAL, Observation, Patient, Regimen, utcnow
 from app.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn
-from app.services import dosing
+from app.services import dosing, readings
 from app.services.timeline import check_regimen_start
 
 #: an observation may be this far in the future (clock skew) before it is rejected
@@ -133,9 +133,10 @@ def list_patients(limit: int, offset: int) -> tuple[list[Patient], int]:
 
 def record_observations(patient_id: str, items: list[ObservationIn] | list[dict],
                         paths: list[str] | None = None) -> tuple[list[Observation], int]:
-    """Validate every observation (unit, plausible value, not in the future), then store all."""
+    """Validate every observation (unit, plausible value, not in the future; no DBP >= SBP
+    and no exact duplicate, ``app.services.readings``), then store all."""
     get_patient(patient_id)
-    rows = []
+    rows, new = [], []
     for i, item in enumerate(items):
         obs = item if isinstance(item, ObservationIn) else ObservationIn.model_validate(
             {k: v for k, v in item.items() if not k.startswith("_")})
@@ -145,9 +146,13 @@ def record_observations(patient_id: str, items: list[ObservationIn] | list[dict]
             part, message = problem
             raise field_error(f"{path}.{part}", message)
         _not_future(f"{path}.time", obs.time)
+        value = codes.convert(obs.code, obs.value, obs.unit)
+        new.append(readings.Reading(obs.time, obs.code, value, path,
+                                    path if paths else f"{path}.value"))
         rows.append(Observation(patient_id=patient_id, time=obs.time, code=obs.code,
-                                value=codes.convert(obs.code, obs.value, obs.unit),
-                                unit=codes.CODES[obs.code].unit, source=obs.source))
+                                value=value, unit=codes.CODES[obs.code].unit,
+                                source=obs.source))
+    readings.check(patient_id, new)
     s = db.session()
     s.add_all(rows)
     _bump(s, patient_id)

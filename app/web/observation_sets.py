@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import codes
+from app.errors import ApiError
 from app.schemas import ObservationIn
+from app.services.readings import DBP_NOT_BELOW_SBP, DUPLICATE_OBSERVATION
 
 #: (form field = code, label, unit shown, input step)
 VITALS = (
@@ -110,7 +112,7 @@ def parse(form) -> tuple[list[ObservationIn], dict[str, str]]:
 def _cross_checks(values: dict[str, float], oxygen: str, errors: dict[str, str]) -> None:
     sbp, dbp = values.get("sbp_mmhg"), values.get("dbp_mmhg")
     if sbp is not None and dbp is not None and dbp >= sbp:
-        errors["dbp_mmhg"] = "Diastolic must be lower than systolic."
+        errors["dbp_mmhg"] = DBP_NOT_BELOW_SBP + "."
     if (sbp is None) != (dbp is None) and "sbp_mmhg" not in errors \
             and "dbp_mmhg" not in errors:
         missing = "dbp_mmhg" if dbp is None else "sbp_mmhg"
@@ -122,6 +124,23 @@ def _cross_checks(values: dict[str, float], oxygen: str, errors: dict[str, str])
         errors["on_oxygen"] = "Oxygen flow or FiO2 given: set 'On oxygen' to yes."
     if oxygen == "" and given:
         errors["on_oxygen"] = "Say whether the patient is on oxygen."
+
+
+def service_errors(exc: ApiError) -> dict[str, str]:
+    """{form field: message in clinical words} of a refusal by the service: DBP at or above a
+    stored systolic of the same time, a reading already recorded, else the problem's
+    detail under ``observations``."""
+    out: dict[str, str] = {}
+    for e in exc.errors:
+        name = e.get("field", "").split(".")[0]
+        if name not in LABELS or name == "time":
+            continue
+        if exc.type == DUPLICATE_OBSERVATION:
+            out[name] = (f"{LABELS[name]}: the same value at the same time is already "
+                         "recorded.")
+        elif e.get("message") == DBP_NOT_BELOW_SBP:
+            out[name] = DBP_NOT_BELOW_SBP + " (recorded at the same time)."
+    return out or {"observations": exc.detail}
 
 
 def messages(errors: dict[str, str]) -> str:

@@ -190,7 +190,9 @@ def add_observations(patient_id: str):
     if not errors:
         try:
             services.record_observations(patient_id, items, [it.code for it in items])
-        except (ApiError, ValidationError) as exc:
+        except ApiError as exc:
+            errors = observation_sets.service_errors(exc)
+        except ValidationError as exc:
             errors = {"observations": _message(exc)}
     if errors:
         return _patient_page(patient_id, error=observation_sets.messages(errors), status=422,

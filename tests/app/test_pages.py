@@ -143,7 +143,7 @@ def test_observation_set_form_refused_whole_with_clinical_messages(clinician):
     assert bad.status_code == 422
     page = bad.get_data(as_text=True)
     for message in ("Respiratory rate must be between 1 and 80 /min.",
-                    "Diastolic must be lower than systolic.", "Heart rate: enter a number.",
+                    "Diastolic BP must be lower than systolic BP.", "Heart rate: enter a number.",
                     "Consciousness: choose A, C, V, P or U.",
                     "Temperature must be between 25 and 45 °C.",
                     "set &#39;On oxygen&#39; to yes"):

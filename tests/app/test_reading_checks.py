@@ -1,5 +1,6 @@
-"""Measurement checks through the API: a transposed or damped BP and an implausible jump come
-back as "check this reading" flags with the new readings; ordinary readings carry none."""
+"""Measurement checks through the API: a damped BP and an implausible jump come back as
+"check this reading" flags with the new readings; ordinary readings carry none; a transposed
+BP (DBP >= SBP) is refused (issue 14)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,20 @@ def test_ordinary_readings_carry_no_flag(client, auth_headers, patient):
     assert _bp(client, auth_headers, patient, 128, 76, 1) == []
 
 
-def test_transposed_bp_is_flagged_not_refused(client, auth_headers, patient):
-    checks = _bp(client, auth_headers, patient, 70, 120, 1)
-    assert {c["rule"] for c in checks} == {"dbp_not_below_sbp"}
-    assert all(c["kind"] == "check" and "check this reading" in c["message"] for c in checks)
+def test_transposed_bp_is_refused_not_stored(client, auth_headers, patient):
+    """Issue 14: DBP >= SBP at one time cannot be true, so it is refused (422 naming the
+    diastolic), no longer stored with a "check this reading" flag."""
+    t = _iso(1)
+    obs = [{"time": t, "code": c, "value": v, "unit": "mm[Hg]"}
+           for c, v in (("sbp_mmhg", 70), ("dbp_mmhg", 120))]
+    resp = client.post(f"/api/v1/patients/{patient}/observations",
+                       json={"observations": obs}, headers=auth_headers)
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"] == [{"field": "observations[1].value",
+                                          "message": "Diastolic BP must be lower than "
+                                                     "systolic BP"}]
+    assert client.get(f"/api/v1/patients/{patient}/observations",
+                      headers=auth_headers).get_json()["total"] == 0
 
 
 def test_damped_trace_and_jump(client, auth_headers, patient):
@@ -50,8 +61,8 @@ def test_damped_trace_and_jump(client, auth_headers, patient):
 
 
 def test_observation_set_response_carries_the_checks(client, auth_headers, patient):
-    body = {"time": _iso(0.5), "sbp_mmhg": 60, "dbp_mmhg": 90, "hr_bpm": 80}
+    body = {"time": _iso(0.5), "sbp_mmhg": 86, "dbp_mmhg": 80, "hr_bpm": 80}
     resp = client.post(f"/api/v1/patients/{patient}/observation-sets", json=body,
                        headers=auth_headers)
     assert resp.status_code == 201, resp.get_json()
-    assert "dbp_not_below_sbp" in {c["rule"] for c in resp.get_json()["checks"]}
+    assert "narrow_pulse_pressure" in {c["rule"] for c in resp.get_json()["checks"]}
