@@ -195,8 +195,14 @@ def test_fhir_round_trip_of_each_new_loinc(client, auth_headers, patient, fhir_c
                                         "display": res["code"]["coding"][0]["display"]}
     assert res["valueQuantity"]["value"] == pytest.approx(stored)
     assert res["valueQuantity"]["system"] == "http://unitsofmeasure.org"
-    # what we write back reads in again as the same observation
+    # what we write back reads in again as the same observation: a duplicate for this
+    # patient (409, issue 14), the same value for another
     again = client.post(f"/api/v1/patients/{patient}/observations", json=res,
+                        headers={**auth_headers, "Content-Type": FHIR})
+    assert again.status_code == 409 and again.get_json()["type"] == "duplicate-observation"
+    other = client.post("/api/v1/patients", json={"age": 60},
+                        headers=auth_headers).get_json()["id"]
+    again = client.post(f"/api/v1/patients/{other}/observations", json=res,
                         headers={**auth_headers, "Content-Type": FHIR})
     assert again.status_code == 201, again.get_json()
     assert again.get_json()["items"][0]["value"] == pytest.approx(stored)
@@ -233,6 +239,11 @@ def test_fhir_acvpu_round_trip(client, auth_headers, patient, value, level, stor
     assert concept["coding"][0] == {"system": "urn:ras-twin:acvpu", "code": level,
                                     "display": concept["coding"][0]["display"]}
     again = client.post(f"/api/v1/patients/{patient}/observations", json=res,
+                        headers={**auth_headers, "Content-Type": FHIR})
+    assert again.status_code == 409 and again.get_json()["type"] == "duplicate-observation"
+    other = client.post("/api/v1/patients", json={"age": 60},
+                        headers=auth_headers).get_json()["id"]
+    again = client.post(f"/api/v1/patients/{other}/observations", json=res,
                         headers={**auth_headers, "Content-Type": FHIR})
     assert again.status_code == 201 and again.get_json()["items"][0]["value"] == stored
 

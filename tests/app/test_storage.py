@@ -136,6 +136,19 @@ def test_postgres_api_flow(pg_app):
     assert bad.status_code == 422
     items = c.get(f"/api/v1/patients/{pid}/observations", headers=h).get_json()["items"]
     assert [o["value"] for o in items] == [92, 91, 90]
+    assert {o["status"] for o in items} == {"final"}  # migration 0006's server default
+    # issue 14 on PostgreSQL: an exact duplicate is a 409, a mark is kept and listed
+    dup = c.post(f"/api/v1/patients/{pid}/observations", json={"observations": [
+        {"time": items[0]["time"], "code": "dbp_mmhg", "value": 92, "unit": "mm[Hg]"}]},
+        headers=h)
+    assert dup.status_code == 409 and dup.get_json()["type"] == "duplicate-observation"
+    mark = c.patch(f"/api/v1/patients/{pid}/observations/{items[0]['id']}", headers=h,
+                   json={"status": "entered-in-error"})
+    assert mark.status_code == 200 and mark.get_json()["status"] == "entered-in-error"
+    assert c.patch(f"/api/v1/patients/{pid}/observations/99999999999", headers=h,
+                   json={"status": "entered-in-error"}).status_code == 404
+    items = c.get(f"/api/v1/patients/{pid}/observations", headers=h).get_json()["items"]
+    assert [o["status"] for o in items] == ["entered-in-error", "final", "final"]
 
 
 @pytest.mark.postgres
