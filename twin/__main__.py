@@ -1,7 +1,7 @@
 """`python -m twin <command> ...` (also the `twin` console script): simulate (twin.cli),
 evaluate (twin.forecast.cli), evaluate-real and fit-real (twin.realdata.cli, which takes
 the verb itself), evaluate-alerts and evaluate-checks
-(twin.monitoring)."""
+(twin.monitoring), fit-los and evaluate-los (twin.los.cli)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ COMMANDS = {
                         "NEWS2 and the status rule on a real cohort (AUROC, alarms)"),
     "evaluate-checks": ("twin.monitoring.evaluate_checks",
                         "measurement checks on a real cohort with injected artefacts"),
+    "fit-los": ("twin.los.cli", "fit the remaining-stay model on a real cohort"),
+    "evaluate-los": ("twin.los.cli", "score the remaining-stay model on a real cohort"),
 }
 #: commands whose module's `main` parses the verb itself (given as its own name there)
-VERB_MODULES = {"evaluate-real": "evaluate-real", "fit-real": "fit"}
+VERB_MODULES = {"evaluate-real": "evaluate-real", "fit-real": "fit", "fit-los": "fit-los",
+                "evaluate-los": "evaluate-los"}
 USAGE = ("usage: python -m twin {simulate,evaluate,evaluate-real,fit-real,evaluate-alerts,"
-         "evaluate-checks} [options]"
+         "evaluate-checks,fit-los,evaluate-los} [options]"
          "   (-h after a command for help)")
 
 
