@@ -319,6 +319,7 @@ bp.add_url_rule("/patients/<patient_id>/regimen/stop", methods=["POST"],
 @bp.get("/patients/<patient_id>/forecast")
 def get_forecast(patient_id: str):
     body = services.forecast_body(patient_id, actor=actor(), **forecast_args())
+    body = los.with_remaining_stay(body, los.remaining_stay(patient_id))
     return Response(body, mimetype="application/json")
 
 

@@ -121,6 +121,28 @@ class StatusOut(BaseModel):
     reasons: list[StatusReason]
 
 
+class RemainingStayPoint(BaseModel):
+    time: Timestamp = Field(description="as of")
+    hours_since_admission: float
+    median_h: float = Field(description="expected remaining ICU stay, hours (median)")
+    low_h: float = Field(description="lower end of the interval, hours")
+    high_h: float = Field(description="upper end of the interval, hours")
+    median_days: float
+    low_days: float
+    high_days: float
+    text: str = Field(description="as the ward shows it, e.g. '2.5 d (1-5)'")
+
+
+class RemainingStayOut(RemainingStayPoint):
+    coverage: float = Field(description="interval coverage on held-out ICU stays (0.8)")
+    model_version: str
+    trained_on: str = Field(description="the population the model learnt from")
+    admitted: Timestamp = Field(description="hour 0: the earlier of admission and the first "
+                                            "reading")
+    trend: list[RemainingStayPoint] = Field(
+        description="the estimate every 6 h over the last 72 h, oldest first, ending now")
+
+
 class PatientOut(BaseModel):
     id: str
     age: float
@@ -138,9 +160,10 @@ class PatientOut(BaseModel):
         default=None, description="ward status with its reasons: GET of one patient, or the "
                                   "list with include=status; else (or if the status rules "
                                   "fail) null")
-    remaining_stay: dict | None = Field(
-        default=None, description="expected remaining ICU stay (hours, 80 % interval, model "
-                                  "version); GET of one patient, null if not estimable")
+    remaining_stay: RemainingStayOut | None = Field(
+        default=None, description="expected remaining ICU stay (80 % interval, model "
+                                  "version): GET of one patient; null in lists and when "
+                                  "there is no reading to go on")
 
 
 class Page(BaseModel):
@@ -221,6 +244,8 @@ class ForecastOut(BaseModel):
     origin: Timestamp = Field(description="wall-clock time of twin hour 0")
     now: Timestamp = Field(description="forecast issued at (last data point or this hour)")
     endpoints: dict[str, EndpointSeries]
+    remaining_stay: RemainingStayOut | None = Field(
+        default=None, description="expected remaining ICU stay now (as on the patient)")
 
 
 class ScenarioRequest(Strict):

@@ -23,7 +23,9 @@ from flask import current_app
 from app import auth, services
 from app.alerts import service as alerts_service
 from app.errors import ApiError
+from app.services import los as los_service
 from app.services import news2 as news2_service
+from app.services.regimens import regimen_active
 from app.services.status import cached_forecast, patient_status
 from twin.monitoring import news2 as news2_rules
 from twin.monitoring.status import LABELS, SEVERITY, trend
@@ -277,7 +279,8 @@ def ward_row(p, deadline: float | None = None, now: datetime | None = None,
             "missing": [LABELS.get(m, m.replace("_", " ")) for m in
                         (news2 or {}).get("missing", [])],
             "note": note, "pending": pending, "alerts": open_alerts(p.id),
-            "status": level}
+            "status": level, "stay": los_service.remaining_stay(p.id, now),
+            "regimen_active": regimen_active(p.regimen, now)}
 
 
 def ward_rows() -> list[dict[str, Any]]:
@@ -295,7 +298,7 @@ def urgency_key(r: dict) -> tuple:
     return (r["rank"], -overdue, r["patient"].id)
 
 
-SORT_KEYS = ("status", "id", "age", "sbp", "hr", "news2", "forecast_sbp", "last")
+SORT_KEYS = ("status", "id", "age", "sbp", "hr", "news2", "forecast_sbp", "last", "stay")
 
 
 def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
@@ -310,7 +313,8 @@ def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
         v = {"id": r["patient"].id, "age": r["patient"].age_years, "sbp": r["sbp"],
              "hr": r["hr"], "news2": n2["score"] if n2 else None,
              "forecast_sbp": r["fc24"]["median"] if r["fc24"] else None,
-             "last": r["age_s"]}[key]
+             "last": r["age_s"],
+             "stay": r["stay"]["median_h"] if r.get("stay") else None}[key]
         return (v is None, v if v is not None else 0)
 
     rows = sorted(rows, key=value)
