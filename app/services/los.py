@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
+from sqlalchemy import select
 
-from app.models import utcnow
+from app import db
+from app.models import OBS_FINAL, Observation, utcnow
 from app.schemas import RemainingStayOut
-from app.services.patients import get_patient, list_observations
+from app.services.patients import get_patient
 from twin.errors import BundleError
 from twin.los import LosModel, load_model, stay_features
 
@@ -71,7 +73,11 @@ def interval_text(median_h: float, low_h: float, high_h: float) -> str:
 
 
 def _grid(patient_id: str, admitted: datetime, now: datetime) -> tuple[dict, datetime]:
-    rows, _ = list_observations(patient_id, None, now, code_in=CONCEPT_OF)
+    # columns, not ORM objects: a week of hourly vitals is thousands of rows
+    rows = db.session().execute(
+        select(Observation.time, Observation.code, Observation.value)
+        .where(Observation.patient_id == patient_id, Observation.status == OBS_FINAL,
+               Observation.code.in_(sorted(CONCEPT_OF)), Observation.time <= now)).all()
     start = min([admitted, *(o.time for o in rows)]).replace(minute=0, second=0,
                                                               microsecond=0)
     n = int((now - start).total_seconds() // 3600) + 1

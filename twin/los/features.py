@@ -68,6 +68,13 @@ def _windows(x: np.ndarray, w: int) -> np.ndarray:
     return sliding_window_view(padded, w)
 
 
+def _window_sum(x: np.ndarray, w: int) -> np.ndarray:
+    """Per row, the sum of ``x`` over the last ``w`` hours (hours before admission count 0)."""
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    n = np.arange(1, len(x) + 1)
+    return c[n] - c[np.maximum(n - w, 0)]
+
+
 def _nanstat(fn, win: np.ndarray) -> np.ndarray:
     ok = np.isfinite(win).any(axis=1)
     out = np.full(len(win), np.nan)
@@ -112,7 +119,7 @@ def stay_features(grid: dict[str, np.ndarray], static: dict[str, float],
     for c in CONCEPTS:
         lv, age = _ffill(g[c])
         last[c] = lv
-        n24 = _windows(np.isfinite(g[c]).astype(float), _WINDOW).sum(axis=1)
+        n24 = _window_sum(np.isfinite(g[c]).astype(float), _WINDOW)
         cols += [lv, age, n24]
     for c in VITALS:
         w24 = _windows(g[c], _WINDOW)
@@ -122,13 +129,12 @@ def stay_features(grid: dict[str, np.ndarray], static: dict[str, float],
                  _nanstat(np.nanmin, w24), _nanstat(np.nanmax, w24),
                  _nanstat(np.nanstd, w24), last[c] - prev]
     urine = np.nan_to_num(g[URINE], nan=0.0)
-    u24 = _windows(urine, _WINDOW)
-    cols += [u24[:, -6:].sum(axis=1), u24.sum(axis=1)]
+    cols += [_window_sum(urine, 6), _window_sum(urine, _WINDOW)]
     news, miss = _news2_partial(last)
     nw = _windows(news, _WINDOW)
     news_prev = np.concatenate([np.full(_WINDOW, np.nan), news])[:n]
     measured = sum(np.isfinite(g[c]).astype(float) for c in CONCEPTS)
     cols += [news, np.nanmax(nw, axis=1), news - news_prev, miss,
-             _windows(measured, _WINDOW).sum(axis=1)]
+             _window_sum(measured, _WINDOW)]
     out = np.column_stack(cols)
     return out if rows is None else out[rows]

@@ -144,7 +144,10 @@ def load_model(uri=None) -> LosModel:
     try:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-        return LosModel.from_dict(json.loads(raw))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
-            ValueError) as exc:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        return LosModel.from_dict(doc)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, KeyError,
+            TypeError, ValueError) as exc:
         raise BundleError("los", f"remaining-stay model {uri}: {exc}") from exc

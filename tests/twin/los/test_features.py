@@ -170,3 +170,14 @@ def test_news2_partial_of_latest_values():
     assert x[9, col("news2_max24")] == 6
     assert (x[:, col("news2_missing")] == x[0, col("news2_missing")]).all()
     assert x[0, col("news2_missing")] >= 1  # consciousness is never in the grid
+
+
+def test_counts_and_sums_from_the_first_hour():
+    """Hours before admission count nothing: counts and sums are numbers from hour 0."""
+    x = stay_features({"hr": np.full(30, 80.0), "urine": np.full(30, 50.0)}, {})
+    col = FEATURES.index
+    np.testing.assert_array_equal(x[:3, col("hr_n24")], [1, 2, 3])
+    assert x[25, col("hr_n24")] == 24
+    np.testing.assert_array_equal(x[:3, col("urine_sum6")], [50, 100, 150])
+    assert x[10, col("urine_sum6")] == 300 and x[2, col("urine_sum24")] == 150
+    np.testing.assert_array_equal(x[:2, col("measured24")], [2, 4])

@@ -122,7 +122,9 @@ def test_missing_file_raises_bundle_error(tmp_path):
 
 @pytest.mark.parametrize("content", [
     b"not json at all", b"", b'{"format": 1}', b"{}", gzip.compress(b"{truncated"),
-    gzip.compress(b"\xff\xfe\x00"), b"\xff\xfe\x00"])
+    gzip.compress(b"\xff\xfe\x00"), b"\xff\xfe\x00",
+    b"\x1f\x8b\x08\x00garbage",  # a truncated gzip stream (EOFError)
+    b"[1, 2, 3]", b"null"])  # JSON, but not an object
 def test_corrupt_file_raises_bundle_error(tmp_path, content):
     path = tmp_path / "bad.json"
     path.write_bytes(content)
