@@ -28,7 +28,7 @@ from app.errors import problem, wants_problem
 from app.models import ApiToken, User
 
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.login", "static",
-                              "web.static"})
+                              "web.static", "web.favicon"})
 SCOPES = ("read", "write")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_CACHE_TTL_S = 30.0

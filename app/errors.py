@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, json, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -92,6 +92,15 @@ def _refuse_nul() -> None:
         raise ApiError(400, "Bad Request", "the URL contains a NUL character")
 
 
+#: pages (not the API) answer these in plain clinical words, with a way back to the ward
+PAGE_MESSAGES: dict[int, tuple[str, str]] = {
+    404: ("Page not found", "There is no such patient or page: the link may be mistyped, or "
+                            "the patient was removed. Find the patient on the ward overview."),
+    405: ("Not possible here", "This page cannot be used that way. Go back and use its "
+                               "buttons and forms."),
+}
+
+
 def init_app(app: Flask) -> None:
     """Register the error handlers (and refuse NUL characters in URLs)."""
     app.before_request(_refuse_nul)
@@ -111,6 +120,9 @@ def init_app(app: Flask) -> None:
             if status == 405 and exc.valid_methods:
                 headers["Allow"] = ", ".join(exc.valid_methods)
             return problem(status, exc.name, exc.description or exc.name, headers=headers)
+        if status in PAGE_MESSAGES:
+            title, message = PAGE_MESSAGES[status]
+            return render_template("error.html", title=title, message=message), status
         return exc
 
     @app.errorhandler(Exception)

@@ -176,6 +176,12 @@ def _patient_or_404(patient_id: str):
         abort(404)
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico: the icon the pages link to."""
+    return redirect(url_for("web.static", filename="favicon.svg"), 301)
+
+
 @bp.get("/patients/<patient_id>")
 def patient(patient_id: str):
     return _patient_page(patient_id)
