@@ -44,7 +44,7 @@ MAX_STAY_H = 60 * 24
 TREND_STEP_H = 6
 TREND_SPAN_H = 72
 CACHE_SIZE = 4096
-TRAINED_ON = ("adult ICU stays of the eICU-CRD demo (208 US hospitals, 2014-15): an ICU "
+TRAINED_ON = ("ICU stays of the eICU-CRD demo (20 US hospitals, 2014-15): an ICU "
               "population, not a general ward")
 
 _results: OrderedDict[tuple, dict[str, Any] | None] = OrderedDict()
