@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twin.los import load_model, stay_features  # noqa: E402
-from twin.los.data import design, load_los  # noqa: E402
+from twin.los import load_model, stay_features
+from twin.los.data import design, load_los
 
 
 def _timed(fn, items) -> np.ndarray:
