@@ -51,3 +51,4 @@ def test_remaining_stay_on_ward_and_patient_page(browser, server, tmp_path):  # 
     section.screenshot(path=str(tmp_path / "remaining-stay.png"))
     assert (tmp_path / "remaining-stay.png").stat().st_size > 2000
     page.close()
+
