@@ -13,6 +13,7 @@ from app import config as app_config
 from app.alerts import api as alerts_api
 from app.api import bp as api_bp
 from app.web import bp as web_bp
+from app.web import localtime
 
 
 def _metrics_view() -> Response:
@@ -56,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+    localtime.init_app(app)  # a WARD_TIMEZONE that is no IANA zone stops here
     app.add_url_rule("/metrics", "metrics", _metrics_view)
     _init_cors(app)
     if app.config["PRELOAD_MODEL"]:

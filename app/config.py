@@ -25,6 +25,8 @@ ENV_VARS: dict[str, EnvVar] = {
     "MODEL_URI": EnvVar("{instance}/model", "model bundle: a local path or an `s3://` URI"),
     "LOS_MODEL_URI": EnvVar(None, "remaining-stay model (`twin.los`): a local path or an "
                                   "`s3://` URI (unset: the one shipped in the package)"),
+    "WARD_TIMEZONE": EnvVar("UTC", "IANA time zone the pages show and take times in, e.g. "
+                                   "`Europe/Berlin` (the API and the database stay UTC)"),
     "SECRET_KEY": EnvVar(None, "session signing key; required (the quick start keeps a random "
                                "one in `instance/`)"),
     "CORS_ORIGINS": EnvVar(None, "comma-separated origins allowed to call the API from a "
@@ -90,6 +92,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "DATABASE_URL": env("DATABASE_URL", instance),
         "MODEL_URI": env("MODEL_URI", instance),
         "LOS_MODEL_URI": env("LOS_MODEL_URI"),
+        "WARD_TIMEZONE": env("WARD_TIMEZONE") or "UTC",
         "SECRET_KEY": env("SECRET_KEY"),
         "CORS_ORIGINS": [o.strip() for o in origins.split(",") if o.strip()],
         "LOG_LEVEL": (env("LOG_LEVEL") or "INFO").upper(),

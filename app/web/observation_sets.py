@@ -17,6 +17,7 @@ from app import codes
 from app.errors import ApiError
 from app.schemas import ObservationIn
 from app.services.readings import DBP_NOT_BELOW_SBP, DUPLICATE_OBSERVATION
+from app.web import localtime
 
 #: (form field = code, label, unit shown, input step)
 VITALS = (
@@ -68,8 +69,7 @@ def parse(form) -> tuple[list[ObservationIn], dict[str, str]]:
         errors["time"] = "Enter the time of the observations."
     else:
         try:
-            when = datetime.fromisoformat(raw_time)
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            when = localtime.parse_local(raw_time)
             if when > datetime.now(UTC) + CLOCK_SKEW:
                 errors["time"] = "The time is in the future."
         except ValueError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -24,7 +24,7 @@ from app.models import OBS_ENTERED_IN_ERROR
 from app.schemas import PatientIn, RegimenIn
 from app.services import corrections, dosing, freshness, regimens
 from app.services.regimens import regimen_active, regimen_entry
-from app.web import observation_sets
+from app.web import localtime, observation_sets
 from app.web import ward as ward_rows
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -91,11 +91,10 @@ def _form_dt(name: str, required: bool = True) -> datetime | None:
                            [{"field": name, "message": "required"}])
         return None
     try:
-        t = datetime.fromisoformat(raw)
+        return localtime.parse_local(raw)
     except ValueError:
         raise ApiError(422, "Invalid input", f"{name}: not a date and time",
                        [{"field": name, "message": "not a date-time"}]) from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _clean(form: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +140,7 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
             fc_error = exc.detail
     else:
         fc_error = "No observations yet: enter one below to get a forecast."
-    now = datetime.now(UTC).replace(second=0, microsecond=0, tzinfo=None)
+    now = localtime.now_local()  # the forms' defaults, in ward time
     return render_template(
         "patient.html", p=p, obs=obs[-50:], total=total, fc=fc, fc_error=fc_error,
         fc24={k: ward_rows.at_24h(fc, k) for k in ("sbp_mmhg", "dbp_mmhg")} if fc else {},
@@ -160,7 +159,10 @@ def _regimen_context(regimen: dict[str, Any]) -> dict[str, Any]:
     form = dict(regimen.get("regimen_form") or {})
     for name in ("start", "stop"):  # an ISO time with an offset (the what-if's apply button)
         if len(form.get(name) or "") > 16:
-            form[name] = form[name][:16]
+            try:
+                form[name] = localtime.to_form(localtime.parse_local(form[name]))
+            except ValueError:
+                form[name] = form[name][:16]
     return {"regimen_error": regimen.get("regimen_error"), "regimen_form": form,
             "regimen_raw": dict(regimen.get("regimen_form") or {}),
             "regimen_warnings": regimen.get("regimen_warnings") or [],
