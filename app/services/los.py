@@ -129,8 +129,8 @@ def _estimate(p, now: datetime) -> dict[str, Any] | None:
     if n > MAX_STAY_H or not any(np.isfinite(v).any() for v in grid.values()):
         return None
     m = model()
-    rows = sorted({n - 1, *range(n - 1 - TREND_STEP_H, max(-1, n - 2 - TREND_SPAN_H),
-                                 -TREND_STEP_H)} - {-1})
+    # now, then every TREND_STEP_H hours back over TREND_SPAN_H (oldest first)
+    rows = list(range(n - 1, max(n - 2 - TREND_SPAN_H, -1), -TREND_STEP_H))[::-1]
     static = {"age": float(p.age_years), "sex_male": math.nan, "height": math.nan,
               "weight": math.nan}
     x = stay_features(grid, static)[rows]

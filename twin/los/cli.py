@@ -11,17 +11,16 @@ median baseline (both fitted on DIR's train split) on DIR's test split (every st
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-from twin.errors import BundleError
 from twin.los.data import design, load_los
 from twin.los.evaluate import HOURS, MedianBaseline, RandomForestRecipe, evaluate
 from twin.los.model import DEFAULT_PATH, load_model, save_model
 from twin.realdata.loader import CohortError
+from twin.verbs import run_verbs
 
 
 def _log(msg: str) -> None:
@@ -97,14 +96,7 @@ def register_cli(subparsers) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m twin")
-    register_cli(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (CohortError, BundleError, OSError, ValueError, KeyError) as exc:
-        print(f"{parser.prog} {args.verb}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+    return run_verbs("python -m twin", register_cli, argv, errors=(CohortError,))
 
 
 if __name__ == "__main__":

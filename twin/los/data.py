@@ -125,6 +125,12 @@ class Design:
     def where(self, mask: np.ndarray) -> Design:
         return Design(self.x[mask], self.y[mask], self.hour[mask], self.stay[mask])
 
+    def concat(self, other: Design) -> Design:
+        """These rows followed by ``other``'s."""
+        return Design(*(np.concatenate([a, b]) for a, b in
+                        zip((self.x, self.y, self.hour, self.stay),
+                            (other.x, other.y, other.hour, other.stay), strict=True)))
+
 
 def design(stays: list[LosStay]) -> Design:
     """Stack the features of every hour of ``stays`` that has a label."""

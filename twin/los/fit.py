@@ -73,9 +73,7 @@ def fit_los(train: Design, cal: Design, trained_on: dict, coverage: float = 0.8,
             f"({len(data.y)} rows, {n_trees} trees)")
         return from_lightgbm_dump(fit_quantile(data, q, n_trees, in_log).dump_model())
 
-    both = Design(*(np.concatenate([a, b]) for a, b in
-                    zip((train.x, train.y, train.hour, train.stay),
-                        (cal.x, cal.y, cal.hour, cal.stay), strict=True)))
+    both = train.concat(cal)
     lower, upper = fit(train, QUANTILES[0]), fit(train, QUANTILES[2])
     medians = (fit(both, QUANTILES[1]), fit(both, QUANTILES[1], True))
     ens = (lower, medians, MEDIAN_LOG, upper)

@@ -9,12 +9,10 @@ train / calibration splits) and ``evaluate-real`` (score on the test split of a 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from twin.bundle import BundleError
 from twin.forecast.evaluate_real import (
     BASELINES,
     EVAL_ENDPOINTS,
@@ -27,6 +25,7 @@ from twin.forecast.residual import TRAIN_HORIZONS
 from twin.forecast.residual_engine import fit_residual, residual_engine
 from twin.forecast.state_space import fit_endpoint
 from twin.realdata.loader import CohortError, load_cohort
+from twin.verbs import run_verbs
 
 PARAMS_PATH = Path(__file__).with_name("params.json")
 MODEL_VERSION = "vitals-2"
@@ -165,15 +164,7 @@ def register_cli(subparsers) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m twin.realdata.cli")
-    register_cli(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (CohortError, BundleError, OSError, ValueError, KeyError) as exc:
-        # a bad cohort directory or model file: one clear line naming it, exit status 2
-        print(f"{parser.prog} {args.verb}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+    return run_verbs("python -m twin.realdata.cli", register_cli, argv, errors=(CohortError,))
 
 
 if __name__ == "__main__":
