@@ -67,3 +67,22 @@ def model_app(tmp_path: Path, model_bundle: str) -> Iterator[Flask]:
     with app.app_context():
         init_db()
     yield app
+
+
+@pytest.fixture
+def log_in():
+    """``log_in(app, name)``: a test client logged in as a new clinician NAME on ``app``, and
+    the session's CSRF token after login."""
+    def log_in(app: Flask, name: str = "dr-test") -> tuple[FlaskClient, str]:
+        app.test_cli_runner().invoke(args=["create-user", name, "--password-stdin"],
+                                     input="ward-round-7\n")
+        client = app.test_client()
+        client.get("/login")
+        with client.session_transaction() as sess:
+            csrf = sess["csrf"]
+        resp = client.post("/login", data={"username": name, "password": "ward-round-7",
+                                           "csrf_token": csrf})
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+        with client.session_transaction() as sess:
+            return client, sess["csrf"]
+    return log_in

@@ -4,20 +4,8 @@ the favicon is served without a login."""
 from __future__ import annotations
 
 
-def _login(app):
-    app.test_cli_runner().invoke(args=["create-user", "dr-e", "--password-stdin"],
-                                 input="ward-round-7\n")
-    client = app.test_client()
-    client.get("/login")
-    with client.session_transaction() as sess:
-        csrf = sess["csrf"]
-    assert client.post("/login", data={"username": "dr-e", "password": "ward-round-7",
-                                       "csrf_token": csrf}).status_code == 302
-    return client
-
-
-def test_unknown_patient_and_page_are_a_404_page_with_the_way_back(app):
-    client = _login(app)
+def test_unknown_patient_and_page_are_a_404_page_with_the_way_back(app, log_in):
+    client, _ = log_in(app, "dr-e")
     for path in ("/patients/p-000000000000", "/no-such-page"):
         resp = client.get(path)
         assert resp.status_code == 404 and resp.mimetype == "text/html"
@@ -27,8 +15,8 @@ def test_unknown_patient_and_page_are_a_404_page_with_the_way_back(app):
         assert "Traceback" not in html
 
 
-def test_wrong_method_on_a_page_is_a_405_page(app):
-    resp = _login(app).get("/logout")  # a form's POST target, opened as a link
+def test_wrong_method_on_a_page_is_a_405_page(app, log_in):
+    resp = log_in(app, "dr-e")[0].get("/logout")  # a form's POST target, opened as a link
     assert resp.status_code == 405 and "Not possible here" in resp.get_data(as_text=True)
 
 

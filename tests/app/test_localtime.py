@@ -15,22 +15,13 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
-def berlin(tmp_path):
+def berlin(tmp_path, log_in):
     app = create_app({"TESTING": True, "PREWARM_FORECASTS": False,
                       "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
                       "MODEL_URI": str(tmp_path / "model"), "WARD_TIMEZONE": "Europe/Berlin"})
     with app.app_context():
         init_db()
-    app.test_cli_runner().invoke(args=["create-user", "dr-t", "--password-stdin"],
-                                 input="ward-round-7\n")
-    client = app.test_client()
-    client.get("/login")
-    with client.session_transaction() as sess:
-        csrf = sess["csrf"]
-    client.post("/login", data={"username": "dr-t", "password": "ward-round-7",
-                                "csrf_token": csrf})
-    with client.session_transaction() as sess:
-        csrf = sess["csrf"]
+    client, csrf = log_in(app, "dr-t")
     from app.auth import issue_token
 
     with app.app_context():

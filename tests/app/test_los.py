@@ -138,24 +138,12 @@ def test_a_missing_model_is_no_error(tmp_path):
     los_service._model.cache_clear()
 
 
-def _clinician(app):
-    app.test_cli_runner().invoke(args=["create-user", "dr-l", "--password-stdin"],
-                                 input="ward-round-7\n")
-    client = app.test_client()
-    client.get("/login")
-    with client.session_transaction() as sess:
-        csrf = sess["csrf"]
-    assert client.post("/login", data={"username": "dr-l", "password": "ward-round-7",
-                                       "csrf_token": csrf}).status_code == 302
-    return client
-
-
-def test_ward_and_patient_page_show_it(app, client, auth_headers):
+def test_ward_and_patient_page_show_it(app, client, auth_headers, log_in):
     pid = _admit(client, auth_headers, SICK)
     empty = client.post("/api/v1/patients", json={"age": 50},
                         headers=auth_headers).get_json()["id"]
     stay = _stay(client, auth_headers, pid)
-    page = _clinician(app)
+    page, _ = log_in(app, "dr-l")
     ward = page.get("/").get_data(as_text=True)
     assert "Expected remaining stay" in ward
     row = ward[ward.index(f'id="row-{pid}"'):]
