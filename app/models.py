@@ -1,4 +1,5 @@
-"""Tables: patients, regimens, observations, forecast runs, users, API tokens, audit log,
+"""Tables: patients (admitted or discharged) and the history of their details, regimens,
+observations, forecast runs, users, API tokens, audit log,
 alerts (with their events and per-patient overrides) and webhook subscriptions and deliveries.
 
 Times are stored as naive UTC (``UTCDateTime`` converts at the boundary) so SQLite and
@@ -28,6 +29,9 @@ from app.db import Base
 #: an observation's status (FHIR ObservationStatus): a reading in use, or one marked wrong
 OBS_FINAL = "final"
 OBS_ENTERED_IN_ERROR = "entered-in-error"
+#: a patient's admission status: on the ward, or discharged (kept, findable, read-only)
+ADMITTED = "admitted"
+DISCHARGED = "discharged"
 
 
 def utcnow() -> datetime:
@@ -75,6 +79,9 @@ class Patient(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: ``admitted`` (on the ward) or ``discharged`` (kept and findable; no new readings)
+    status: Mapped[str] = mapped_column(String(16), default=ADMITTED, server_default=ADMITTED)
+    discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     regimens: Mapped[list[Regimen]] = relationship(
         back_populates="patient", order_by="Regimen.id", cascade="all, delete-orphan"
@@ -88,6 +95,23 @@ class Patient(Base):
     def regimen(self) -> Regimen | None:
         """The current regimen (the latest one set), or None if untreated."""
         return self.regimens[-1] if self.regimens else None
+
+
+class PatientChange(Base):
+    """One changed detail of a patient (one row per field): when, by whom, old and new value
+    as text (``app.services.patients.change_text``); discharge and readmission are rows of
+    the field ``status``."""
+
+    __tablename__ = "patient_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
+                                            index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
 
 
 class Regimen(Base):

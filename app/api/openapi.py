@@ -9,7 +9,9 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from app import schemas as s
+from app.api import admission
 from app.codes import CODES
+from app.schemas.core import DischargeIn, PatientHistoryOut
 from app.services import regimens as reg
 
 REF = "#/components/schemas/{model}"
@@ -29,6 +31,7 @@ _MODELS = [
     (reg.RegimenChange, "validation"), (reg.RegimenCurrent, "serialization"),
     (reg.RegimenHistory, "serialization"), (reg.ConfirmationProblem, "serialization"),
     (s.ObservationStatusIn, "validation"), (s.ObservationOut, "serialization"),
+    (DischargeIn, "validation"), (PatientHistoryOut, "serialization"),
 ]
 
 _FHIR_SCHEMAS = {
@@ -62,7 +65,8 @@ ERR = {
     "401": _problem("authentication required"),
     "403": _problem("missing scope or CSRF token"),
     "404": _problem("unknown patient (or observation)"),
-    "409": _problem("conflict (duplicate external_id, or no observations to forecast from)"),
+    "409": _problem("conflict (duplicate external_id, no observations to forecast from, or "
+                    "patient-discharged: a write to a discharged patient)"),
     "413": _problem("body too large"),
     "415": _problem("unsupported Content-Type"),
     "422": _problem("invalid input; `errors` names each field"),
@@ -74,7 +78,7 @@ ERR = {
 READINGS_ERR = {
     "409": _problem("duplicate-observation: the same code, time and value as a stored "
                     "reading in use (problem type `duplicate-observation`, `errors` names "
-                    "the reading); nothing stored"),
+                    "the reading); or patient-discharged (readmit first); nothing stored"),
     "422": _problem("invalid input, or diastolic BP at or above the systolic BP of the same "
                     "time (`errors` names the field); nothing stored"),
 }
@@ -229,7 +233,7 @@ def _extra_paths() -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {**_core_paths(), **_correction_paths(), **_regimen_paths(), **_monitoring_paths(),
-            **_extra_paths()}
+            **admission.PATHS, **_extra_paths()}
 
 
 def _core_paths() -> dict[str, Any]:
@@ -264,17 +268,25 @@ def _core_paths() -> dict[str, Any]:
                      "responses": {**_ok("PatientOut", "201", "created"),
                                    **_errors("400", "409", "415", "422")}},
             "get": {"operationId": "listPatients", "tags": ["patients"],
-                    "summary": "Patients, paged",
+                    "summary": "Patients, paged: the admitted ones (default), the discharged "
+                               "ones or all; q searches the id and external id",
                     "parameters": [*PAGING, _query(
                         "include", {"type": "string", "enum": ["status"]},
-                        "status: each patient's ward status (a few queries per patient)")],
+                        "status: each patient's ward status (a few queries per patient)"),
+                        _query("status", {"type": "string",
+                                          "enum": ["admitted", "discharged", "all"]},
+                               "admission status (default admitted)"),
+                        _query("q", {"type": "string", "maxLength": 64},
+                               "a part of the id or external id (case-insensitive)")],
                     "responses": {**_ok("PatientPage"), **_errors("400")}}},
         "/api/v1/patients/{patient_id}": {
             "get": {"operationId": "getPatient", "tags": ["patients"], "parameters": [PID],
                     "summary": "One patient",
                     "responses": {**_ok("PatientOut"), **_errors("404")}},
             "patch": {"operationId": "patchPatient", "tags": ["patients"],
-                      "summary": "Change covariates", "parameters": [PID],
+                      "summary": "Change details (each change in the history with who and "
+                                 "when; 409 patient-discharged if discharged)",
+                      "parameters": [PID],
                       "requestBody": _body("PatientPatch"),
                       "responses": {**_ok("PatientOut"),
                                     **_errors("400", "404", "409", "415", "422")}}},

@@ -9,11 +9,12 @@ from flask import Blueprint, Response, current_app, json, render_template, reque
 from pydantic import BaseModel, ValidationError
 
 from app import plots, services
-from app.api import fhir, openapi, regimens
+from app.api import admission, fhir, openapi, regimens
+from app.api.admission import patient_json as _patient
 from app.auth import actor
 from app.codes import CODES
 from app.errors import ApiError, field_error, validation_problem
-from app.models import Observation, Patient
+from app.models import Observation
 from app.schemas import (
     MAX_HORIZON_H,
     ModelOut,
@@ -52,18 +53,6 @@ def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> R
 def _out(model: type[BaseModel], data: Any, status: int = 200) -> Response:
     """``data`` rendered through ``model``, the schema the OpenAPI document shows."""
     return _json(model.model_validate(data).model_dump(mode="json"), status)
-
-
-def _patient(p: Patient) -> dict[str, Any]:
-    r = p.regimen
-    return {"id": p.id, "age": p.age_years, "renal_function": p.renal_function,
-            "glucose": p.glucose, "infected": p.infected, "infection_onset": p.infection_onset,
-            "external_id": p.external_id, "spo2_scale": getattr(p, "spo2_scale", None) or 1,
-            "version": p.version,
-            "regimen": None if r is None else {"drug": r.drug, "dose_mg": r.dose_mg,
-                                               "interval_h": r.interval_h, "start": r.start,
-                                               "stop": r.stop},
-            "created_at": p.created_at, "updated_at": p.updated_at}
 
 
 def _status(patient_id: str) -> dict | None:
@@ -194,7 +183,8 @@ def list_patients():
     include = request.args.get("include")
     if include not in (None, "status"):
         raise field_error("include", "must be 'status' (or absent)", 400)
-    rows, total = services.list_patients(limit, offset)
+    rows, total = services.list_patients(limit, offset, request.args.get("status", "admitted"),
+                                         request.args.get("q"))
     # the status costs a few queries per patient (~15 ms): only when asked for
     items = [{**_patient(p), "status": _status(p.id) if include else None} for p in rows]
     return _out(PatientPage, {"items": items, "total": total,
@@ -218,7 +208,8 @@ def get_status(patient_id: str):
 @bp.patch("/patients/<patient_id>")
 def patch_patient(patient_id: str):
     patch = parse_body(PatientPatch)
-    return _out(PatientOut, _patient(services.update_patient(patient_id, patch)))
+    return _out(PatientOut, _patient(services.update_patient(patient_id, patch, actor(),
+                                                             "PATCH", request.path)))
 
 
 # --- observations and regimen -----------------------------------------------------------------
@@ -311,6 +302,7 @@ bp.add_url_rule("/patients/<patient_id>/regimen/history",
                 view_func=regimens.get_regimen_history)
 bp.add_url_rule("/patients/<patient_id>/regimen/stop", methods=["POST"],
                 view_func=regimens.stop_regimen)
+admission.register(bp)  # details history, discharge, readmission
 
 
 # --- forecasts --------------------------------------------------------------------------------

@@ -143,6 +143,33 @@ class RemainingStayOut(RemainingStayPoint):
         description="the estimate every 6 h over the last 72 h, oldest first, ending now")
 
 
+#: a patient's admission status (``app.models.ADMITTED``, ``DISCHARGED``)
+AdmissionStatus = Literal["admitted", "discharged"]
+
+
+class DischargeIn(Strict):
+    """A discharge: when (default now; not in the future)."""
+
+    time: AwareDatetime | None = Field(default=None, description="discharge time (UTC "
+                                                                 "offset required)")
+
+
+class PatientChangeOut(BaseModel):
+    """One changed detail: discharge and readmission are changes of the field ``status``."""
+
+    time: Timestamp
+    actor: str | None = Field(description="who changed it (a user's or token's name)")
+    field: str = Field(description="external_id, age, renal_function, glucose, infected, "
+                                   "infection_onset, spo2_scale or status")
+    old: str | None = Field(description="the value before, as text (yes/no, ISO time)")
+    new: str | None = Field(description="the value after, as text")
+
+
+class PatientHistoryOut(BaseModel):
+    items: list[PatientChangeOut] = Field(description="newest first")
+    total: int
+
+
 class PatientOut(BaseModel):
     id: str
     age: float
@@ -164,6 +191,12 @@ class PatientOut(BaseModel):
         default=None, description="expected remaining ICU stay (80 % interval, model "
                                   "version): GET of one patient; null in lists and when "
                                   "there is no reading to go on")
+    admission_status: AdmissionStatus = Field(
+        default="admitted", description="admitted (on the ward), or discharged (kept and "
+                                        "findable, read-only until readmitted); `status` is "
+                                        "the ward status")
+    discharged_at: Timestamp | None = Field(default=None,
+                                            description="when discharged; null if admitted")
 
 
 class Page(BaseModel):

@@ -3,6 +3,12 @@
 Functions take validated pydantic inputs, raise ``ApiError`` (4xx, naming the field) on bad
 input, write nothing unless everything is valid, and commit themselves. Every write sends
 ``signals.patient_changed``.
+
+A patient is ``admitted`` or ``discharged`` (issue 14): a discharged patient is kept and
+findable (``list_patients(status="discharged", search=...)``) and can be read, but takes no
+new readings, regimens or details until readmitted (409 problem type ``patient-discharged``).
+Every change of a detail (and a discharge or readmission, field ``status``) is a row of
+``patient_changes`` with who and when (``patient_history``).
 """
 
 from __future__ import annotations
@@ -11,16 +17,27 @@ import json
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from app import codes, db, signals
 from app.errors import ApiError, field_error
-from app.models import OBS_FINAL, Observation, Patient, Regimen, utcnow
+from app.models import (
+    ADMITTED,
+    DISCHARGED,
+    OBS_FINAL,
+    Observation,
+    Patient,
+    PatientChange,
+    Regimen,
+    utcnow,
+)
 from app.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn
 from app.services import dosing, readings
+from app.services.audit import audit_change
 from app.services.timeline import check_regimen_start
 
 #: an observation may be this far in the future (clock skew) before it is rejected
@@ -102,31 +119,185 @@ def patient_version(patient_id: str) -> int:
 
 
 def _bump(s, patient_id: str) -> None:
+    """Bump the patient's data version. A new reading or regimen of a discharged patient
+    (whatever the write path: observations, sets, regimen, stop) is refused here: the
+    session is rolled back and a 409 ``patient-discharged`` raised."""
+    if any(isinstance(o, Observation | Regimen) for o in s.new):
+        row = s.execute(select(Patient.status, Patient.discharged_at)
+                        .where(Patient.id == patient_id)).first()
+        if row is not None and row.status == DISCHARGED:
+            s.rollback()
+            raise discharged_error(row.discharged_at)
     s.execute(update(Patient).where(Patient.id == patient_id)
               .values(version=Patient.version + 1, updated_at=utcnow()))
 
 
-def update_patient(patient_id: str, patch: PatientPatch) -> Patient:
-    """Change covariates of a patient."""
+# --- admission status and the history of the details ----------------------------------------
+
+#: the problem type of a write refused because the patient is discharged
+PATIENT_DISCHARGED = "patient-discharged"
+#: the admission statuses ``list_patients`` takes (``all``: both)
+LIST_STATUSES = (ADMITTED, DISCHARGED, "all")
+#: the details ``update_patient`` changes, as the API names them (history field names)
+DETAIL_FIELDS = ("external_id", "age", "renal_function", "glucose", "infected",
+                 "infection_onset", "spo2_scale")
+
+
+def _ward_time(t: datetime | None) -> str:
+    if t is None:
+        return "an unknown date"
+    zone = ZoneInfo(current_app.config.get("WARD_TIMEZONE") or "UTC")
+    lt = t.astimezone(zone)
+    return f"{lt:%Y-%m-%d %H:%M} {lt.tzname()}"
+
+
+def discharged_error(discharged_at: datetime | None) -> ApiError:
+    """The 409 of a write to a discharged patient, in clinical words."""
+    return ApiError(409, "Patient discharged",
+                    f"This patient was discharged on {_ward_time(discharged_at)}; readmit "
+                    "them to record readings or change treatment.",
+                    [{"field": "patient_id", "message": "discharged"}],
+                    type=PATIENT_DISCHARGED)
+
+
+def require_admitted(p: Patient) -> None:
+    """A 409 ``patient-discharged`` unless the patient is admitted."""
+    if p.status == DISCHARGED:
+        raise discharged_error(p.discharged_at)
+
+
+def change_text(value: Any) -> str | None:
+    """A detail's value as the history stores it: yes/no, 72, 6.5, normal, ISO UTC time."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _details(p: Patient) -> dict[str, str | None]:
+    return {"external_id": change_text(p.external_id), "age": change_text(p.age_years),
+            "renal_function": change_text(p.renal_function),
+            "glucose": change_text(p.glucose), "infected": change_text(bool(p.infected)),
+            "infection_onset": change_text(p.infection_onset),
+            "spo2_scale": change_text(p.spo2_scale or 1)}
+
+
+def _record_changes(s, patient_id: str, actor: str | None,
+                    changes: list[tuple[str, str | None, str | None]]) -> None:
+    now = utcnow()
+    s.add_all(PatientChange(patient_id=patient_id, time=now, actor=actor, field=field,
+                            old_value=old, new_value=new) for field, old, new in changes)
+
+
+def update_patient(patient_id: str, patch: PatientPatch, actor: str | None = None,
+                   method: str = "PATCH", path: str | None = None) -> Patient:
+    """Change details of an admitted patient (409 if discharged): one history row per field
+    that changed, with ``actor``; audited with the changed fields' names."""
     data = patch.model_dump(exclude_unset=True)
     _not_future("infection_onset", data.get("infection_onset"))
     p = get_patient(patient_id)
+    require_admitted(p)
     s = db.session()
     _external_id_free(s, data.get("external_id"), patient_id)
+    before = _details(p)
     _apply_covariates(p, data)
+    after = _details(p)
+    changes = [(f, before[f], after[f]) for f in DETAIL_FIELDS if before[f] != after[f]]
+    _record_changes(s, patient_id, actor, changes)
     s.flush()
     _bump(s, patient_id)
     s.commit()
     s.expire_all()
+    if changes:
+        audit_change(actor, method, path or f"/patients/{patient_id}", patient_id,
+                     {"event": "details-changed", "fields": [c[0] for c in changes]})
     _changed(patient_id)
     return get_patient(patient_id)
 
 
-def list_patients(limit: int, offset: int) -> tuple[list[Patient], int]:
-    """A page of patients (oldest first) and the total count."""
+def _set_status(patient_id: str, status: str, discharged_at: datetime | None,
+                actor: str | None, method: str, path: str) -> Patient:
+    p = get_patient(patient_id)
     s = db.session()
-    total = s.scalar(select(func.count()).select_from(Patient))
-    rows = s.scalars(select(Patient).options(selectinload(Patient.regimens))
+    old = p.status or ADMITTED
+    p.status, p.discharged_at = status, discharged_at
+    _record_changes(s, patient_id, actor, [("status", old, status)])
+    s.flush()
+    _bump(s, patient_id)
+    s.commit()
+    s.expire_all()
+    detail: dict[str, Any] = {"event": status}
+    if discharged_at is not None:
+        detail["time"] = discharged_at.isoformat()
+    audit_change(actor, method, path, patient_id, detail)
+    _changed(patient_id)
+    return get_patient(patient_id)
+
+
+def discharge_patient(patient_id: str, actor: str | None, time: datetime | None = None,
+                      method: str = "POST", path: str | None = None) -> Patient:
+    """Discharge the patient at ``time`` (default now; not in the future): off the ward,
+    kept and findable, read-only until readmitted. 409 if already discharged."""
+    p = get_patient(patient_id)
+    if p.status == DISCHARGED:
+        raise ApiError(409, "Patient discharged",
+                       f"This patient was already discharged on {_ward_time(p.discharged_at)}.",
+                       [{"field": "patient_id", "message": "already discharged"}],
+                       type=PATIENT_DISCHARGED)
+    _not_future("time", time)
+    return _set_status(patient_id, DISCHARGED, time or utcnow(), actor, method,
+                       path or f"/patients/{patient_id}/discharge")
+
+
+def readmit_patient(patient_id: str, actor: str | None, method: str = "POST",
+                    path: str | None = None) -> Patient:
+    """Readmit a discharged patient (back on the ward). 409 if the patient is admitted."""
+    p = get_patient(patient_id)
+    if p.status != DISCHARGED:
+        raise ApiError(409, "Patient admitted", "This patient is on the ward (admitted): "
+                       "there is nothing to readmit.",
+                       [{"field": "patient_id", "message": "not discharged"}],
+                       type="patient-admitted")
+    return _set_status(patient_id, ADMITTED, None, actor, method,
+                       path or f"/patients/{patient_id}/readmit")
+
+
+def patient_history(patient_id: str) -> list[PatientChange]:
+    """Every change of the patient's details (and discharge, readmission), newest first."""
+    get_patient(patient_id)
+    return list(db.session().scalars(
+        select(PatientChange).where(PatientChange.patient_id == patient_id)
+        .order_by(PatientChange.time.desc(), PatientChange.id.desc())).all())
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_patients(limit: int, offset: int, status: str = ADMITTED,
+                  search: str | None = None) -> tuple[list[Patient], int]:
+    """A page of patients (oldest first) and the total count: the admitted ones (the ward),
+    the discharged ones or ``all``; ``search`` matches a part of the id or external id
+    (case-insensitive)."""
+    if status not in LIST_STATUSES:
+        raise field_error("status", f"must be one of {', '.join(LIST_STATUSES)}", 400)
+    q = select(Patient)
+    if status != "all":
+        q = q.where(Patient.status == status)
+    search = (search or "").strip()[:64]
+    if search:
+        pattern = _like(search)
+        q = q.where(or_(func.lower(Patient.id).like(pattern, escape="\\"),
+                        func.lower(Patient.external_id).like(pattern, escape="\\")))
+    s = db.session()
+    total = s.scalar(select(func.count()).select_from(q.subquery()))
+    rows = s.scalars(q.options(selectinload(Patient.regimens))
                      .order_by(Patient.created_at, Patient.id).limit(limit).offset(offset)).all()
     return list(rows), int(total or 0)
 
@@ -134,8 +305,9 @@ def list_patients(limit: int, offset: int) -> tuple[list[Patient], int]:
 def record_observations(patient_id: str, items: list[ObservationIn] | list[dict],
                         paths: list[str] | None = None) -> tuple[list[Observation], int]:
     """Validate every observation (unit, plausible value, not in the future; no DBP >= SBP
-    and no exact duplicate, ``app.services.readings``), then store all."""
-    get_patient(patient_id)
+    and no exact duplicate, ``app.services.readings``), then store all. 409 if the patient
+    is discharged."""
+    require_admitted(get_patient(patient_id))
     rows, new = [], []
     for i, item in enumerate(items):
         obs = item if isinstance(item, ObservationIn) else ObservationIn.model_validate(
@@ -205,6 +377,7 @@ def set_regimen(patient_id: str, data: RegimenIn, actor: str | None = None,
     unless ``confirm`` (else ``data.confirm``) is true, and a confirmation is audited with
     its warnings."""
     p = get_patient(patient_id)
+    require_admitted(p)
     check_regimen_start(data)
     if confirm is None:
         confirm = bool(getattr(data, "confirm", False))
