@@ -4,7 +4,7 @@ updates over Server-Sent Events, ``app.web.live``)."""
 from flask import Flask
 
 from app import events
-from app.web import live  # noqa: F401 - registers the live routes on bp
+from app.web import live, patient_details  # noqa: F401 - register their routes on bp
 from app.web.views import bp
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app import db
-from app.models import AuditEvent
+from app.models import AuditEvent, PatientChange
 
 
 def _iso(hours_ago: float = 0.0) -> str:
@@ -197,3 +197,152 @@ def test_openapi_documents_admission(client, auth_headers):
     assert "q" in params
     out = spec["components"]["schemas"]["PatientOut"]["properties"]
     assert "admission_status" in out and "discharged_at" in out
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+def _page_admit(client, csrf, age="64", external_id="") -> str:
+    resp = client.post("/patients/new", data={"csrf_token": csrf, "age": age,
+                                              "renal_function": "normal", "glucose": "normal",
+                                              "external_id": external_id})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    return resp.headers["Location"].rsplit("/", 1)[-1]
+
+
+def _details_form(csrf, **changes) -> dict[str, str]:
+    return {"csrf_token": csrf, "age": "64", "renal_function": "normal", "glucose": "normal",
+            "glucose_mmol_per_l": "", "infection_onset": "", "external_id": "",
+            "spo2_scale": "1", **changes}
+
+
+def test_page_edits_details_and_shows_the_history(app, log_in):
+    client, csrf = log_in(app, "dr-edit")
+    pid = _page_admit(client, csrf)
+    page = client.get(f"/patients/{pid}/details")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'name="age"' in html and 'value="64"' in html and "No changes yet." in html
+    assert f"/patients/{pid}/details" in client.get(f"/patients/{pid}").get_data(as_text=True)
+
+    resp = client.post(f"/patients/{pid}/details",
+                       data=_details_form(csrf, age="71", renal_function="impaired",
+                                          external_id="BED-7"))
+    assert resp.status_code == 302
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    table = html[html.index('id="history-table"'):]
+    assert "Age (years)" in table and "<td>64</td>" in table and "<td>71</td>" in table
+    assert "Renal function" in table and "impaired" in table and "BED-7" in table
+    assert "dr-edit" in table
+    with app.app_context(), db.new_session() as s:
+        rows = s.scalars(select(PatientChange).where(PatientChange.patient_id == pid)).all()
+    assert {(r.field, r.old_value, r.new_value, r.actor) for r in rows} == {
+        ("age", "64", "71", "dr-edit"), ("renal_function", "normal", "impaired", "dr-edit"),
+        ("external_id", None, "BED-7", "dr-edit")}
+    assert _audit_details(app, pid)[0]["actor"] == "dr-edit"
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"age": "12"}, "Age must be a number of years between 18 and 110."),
+    ({"age": "old"}, "Age must be a number of years between 18 and 110."),
+    ({"age": ""}, "Age is required."),
+    ({"glucose": "fixed", "glucose_mmol_per_l": "55"}, "A fixed glucose must be a number"),
+    ({"glucose": "fixed"}, "Enter the fixed glucose in mmol/L"),
+    ({"external_id": "has space"}, "The external pseudonym may have up to 64 letters"),
+    ({"infection_onset": "2999-01-01T08:00"}, "Infection onset must be a date and time, "
+                                              "not in the future."),
+])
+def test_page_refuses_bad_details_in_clinical_words_keeping_values(app, log_in, changes,
+                                                                   words):
+    client, csrf = log_in(app)
+    pid = _page_admit(client, csrf)
+    resp = client.post(f"/patients/{pid}/details",
+                       data=_details_form(csrf, renal_function="impaired", **changes))
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert words in html
+    assert '<option value="impaired" selected>' in html  # the values are kept
+    for value in changes.values():
+        if value:
+            assert f'value="{value}"' in html or value == "fixed"
+    assert client.get(f"/api/v1/patients/{pid}").get_json()["renal_function"] == "normal"
+
+
+def test_page_external_id_taken_is_a_clinical_409(app, log_in):
+    client, csrf = log_in(app)
+    _page_admit(client, csrf, external_id="MRN-1")
+    pid = _page_admit(client, csrf)
+    resp = client.post(f"/patients/{pid}/details", data=_details_form(csrf, external_id="MRN-1"))
+    assert resp.status_code == 409
+    assert "already used by another patient" in resp.get_data(as_text=True)
+
+
+def test_page_discharge_ward_search_refusals_and_readmit(app, log_in):
+    client, csrf = log_in(app, "dr-out")
+    pid = _page_admit(client, csrf, external_id="MRN-Zed9")
+    stay = _page_admit(client, csrf)
+    assert pid in client.get("/").get_data(as_text=True)
+
+    unconfirmed = client.post(f"/patients/{pid}/discharge", data={"csrf_token": csrf})
+    assert unconfirmed.status_code == 422
+    assert "Tick the box to confirm" in unconfirmed.get_data(as_text=True)
+    no_csrf = client.post(f"/patients/{pid}/discharge", data={"confirm": "on"})
+    assert no_csrf.status_code == 400
+    future = client.post(f"/patients/{pid}/discharge", data={
+        "csrf_token": csrf, "confirm": "on", "time": "2999-01-01T08:00"})
+    assert future.status_code == 422 and "not in the future" in future.get_data(as_text=True)
+    assert client.get(f"/api/v1/patients/{pid}").get_json()["admission_status"] == "admitted"
+
+    resp = client.post(f"/patients/{pid}/discharge",
+                       data={"csrf_token": csrf, "confirm": "on"})
+    assert resp.status_code == 302
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'id="discharged-notice"' in html and 'id="readmit-form"' in html
+    assert "<fieldset disabled>" in html
+
+    ward = client.get("/").get_data(as_text=True)
+    assert pid not in ward and stay in ward
+    assert "Discharged</a>" in ward  # the nav link
+    listed = client.get("/discharged").get_data(as_text=True)
+    assert pid in listed and stay not in listed and "MRN-Zed9" in listed
+    assert pid in client.get("/discharged?q=zed9").get_data(as_text=True)
+    assert pid in client.get(f"/discharged?q={pid[-6:].upper()}").get_data(as_text=True)
+    none = client.get("/discharged?q=nobody").get_data(as_text=True)
+    assert pid not in none and "No discharged patient matches" in none
+    assert client.get(f"/patients/{pid}").status_code == 200  # still readable
+
+    # writes on the patient page are refused in clinical words
+    obs = client.post(f"/patients/{pid}/observations", data={
+        "csrf_token": csrf, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        "hr_bpm": "80"})
+    assert obs.status_code == 422
+    assert "This patient was discharged on" in obs.get_data(as_text=True)
+    assert "readmit them to record readings" in obs.get_data(as_text=True)
+    reg = client.post(f"/patients/{pid}/regimen", data={
+        "csrf_token": csrf, "drug": "benazepril", "dose_mg": "5", "interval_h": "24",
+        "start": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")})
+    assert reg.status_code == 422 and "This patient was discharged on" in reg.get_data(
+        as_text=True)
+    edit = client.post(f"/patients/{pid}/details", data=_details_form(csrf, age="70"))
+    assert edit.status_code == 409
+    assert "This patient was discharged on" in edit.get_data(as_text=True)
+    assert client.get(f"/api/v1/patients/{pid}/observations").get_json()["total"] == 0
+
+    back = client.post(f"/patients/{pid}/readmit", data={"csrf_token": csrf, "confirm": "on"})
+    assert back.status_code == 302 and back.headers["Location"].endswith(f"/patients/{pid}")
+    assert pid in client.get("/").get_data(as_text=True)
+    assert pid not in client.get("/discharged").get_data(as_text=True)
+    events = [(a["event"], a["actor"]) for a in _audit_details(app, pid)]
+    assert events == [("discharged", "dr-out"), ("admitted", "dr-out")]
+    hist = client.get(f"/patients/{pid}/details").get_data(as_text=True)
+    assert hist.count("<td>Admission</td>") == 2
+
+
+def test_details_page_of_unknown_patient_is_404(app, log_in):
+    client, _ = log_in(app)
+    assert client.get("/patients/p-nobody/details").status_code == 404
+
+
+def test_pages_need_login(client):
+    assert client.get("/discharged").status_code == 302
+    assert client.get("/patients/p-x/details").status_code == 302
