@@ -9,6 +9,7 @@ ward's zone (``WARD_TIMEZONE``, the setting the pages use), UTC outside an app c
 from __future__ import annotations
 
 import io
+import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -118,16 +119,20 @@ def with_regimen(fc: dict, patient_id: str) -> dict:
     return {**fc, "regimen": reg}
 
 
-def _figure(kind: str, rows: int, top_in: float = 0.75, bottom_in: float = 0.8,
-            gap_in: float = 0.2, left: float = 0.1) -> tuple[Figure, list[Axes]]:
-    """A figure of ``rows`` axes sharing x, with fixed margins in inches: matplotlib's
-    constrained layout doubles the rendering time."""
-    height = HEIGHTS[kind]
-    fig = Figure(figsize=(WIDTH_IN, height))
-    axes = list(fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0])
+def _margins(fig: Figure, top_in: float, bottom_in: float = 0.8, gap_in: float = 0.2,
+             left: float = 0.1) -> None:
+    """Fixed margins in inches: matplotlib's constrained layout doubles the rendering time."""
+    height, rows = fig.get_figheight(), len(fig.axes)
     ax_in = (height - top_in - bottom_in - (rows - 1) * gap_in) / rows
     fig.subplots_adjust(left=left, right=0.96, top=1 - top_in / height,
                         bottom=bottom_in / height, hspace=gap_in / ax_in)
+
+
+def _figure(kind: str, rows: int) -> tuple[Figure, list[Axes]]:
+    """A figure of ``rows`` axes sharing x (``_legend`` sets the top margin)."""
+    fig = Figure(figsize=(WIDTH_IN, HEIGHTS[kind]))
+    axes = list(fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0])
+    _margins(fig, 0.3)
     for ax in axes:
         ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
@@ -175,18 +180,21 @@ def _ylabel(ax: Axes, name: str) -> None:
 
 
 def _legend(fig: Figure, handles: list, coverage: float, measured: bool,
-            ncols: int = 4) -> None:
-    """One legend for the figure, in a row above the axes (never over the data)."""
-    if not handles:
-        return
-    band = Patch(color=GREY, alpha=0.25, label=f"{round(coverage * 100)}% interval")
-    handles = [*handles, band]
+            title: bool = True) -> None:
+    """One legend for the figure, in rows above the axes (never over the data), as many
+    rows as its labels need (about 0.068 in a character at 10 pt, 0.55 in an entry)."""
+    if handles:
+        band = Patch(color=GREY, alpha=0.25, label=f"{round(coverage * 100)}% interval")
+        handles = [*handles, band]
     if measured:
         handles.append(Line2D([], [], marker="o", linestyle="", color=GREY, label="measured"))
-    top = fig.subplotpars.top
-    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.09, top), ncols=min(
-        ncols, len(handles)), fontsize=FONT, frameon=False, handlelength=1.6,
-        columnspacing=1.2, borderaxespad=0.1)
+    width = sum(len(h.get_label()) * 0.068 + 0.55 for h in handles)
+    rows = math.ceil(width / (WIDTH_IN - 0.9)) if handles else 0
+    _margins(fig, (0.3 if title else 0.1) + 0.28 * rows)
+    if handles:
+        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.09, fig.subplotpars.top),
+                   ncols=math.ceil(len(handles) / rows), fontsize=FONT, frameon=False,
+                   handlelength=1.6, columnspacing=1.2, borderaxespad=0.1)
 
 
 def _title(fig: Figure, fc: dict) -> None:
@@ -243,7 +251,7 @@ def render_forecast(fc: dict, panel: str, fmt: str) -> bytes:
 def whatif_figure(result: dict) -> Figure:
     """Systolic (band) and diastolic (dashed median) BP under the current and the proposed
     regimen, measured BP as history if the result carries observations (mmHg)."""
-    fig, axes = _figure("whatif", 1, top_in=0.85)
+    fig, axes = _figure("whatif", 1)
     ax = axes[0]
     cur = result["current"]
     observations = _history({**cur, "observations": result.get("observations")
@@ -262,7 +270,7 @@ def whatif_figure(result: dict) -> Figure:
     _now_line(axes, _t(cur["now"]))
     _time_axis(axes, *_x_range(cur, observations))
     handles = [handles[0], handles[2], handles[1], handles[3]]  # systolic first
-    _legend(fig, handles, cur["coverage"], measured, ncols=3)
+    _legend(fig, handles, cur["coverage"], measured, title=False)
     return fig
 
 
@@ -274,7 +282,8 @@ def render_whatif(result: dict, fmt: str = "png") -> bytes:
 def waveform_figure(wave: dict, title: str | None = None) -> Figure:
     """Arterial pressure (mmHg) over a few beats (s); ``title`` defaults to the wave's
     SBP/DBP and heart rate."""
-    fig, axes = _figure("waveform", 1, top_in=0.4, bottom_in=0.6, left=0.11)
+    fig, axes = _figure("waveform", 1)
+    _margins(fig, 0.4, bottom_in=0.6, left=0.11)
     ax = axes[0]
     ax.plot(wave["time_s"], wave["arterial_pressure_mmhg"], color=LABELS["sbp_mmhg"][2],
             linewidth=1.8)
