@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     redirect,
     render_template,
     request,
@@ -18,13 +19,14 @@ from flask import (
 )
 from pydantic import ValidationError
 
-from app import auth, cache, forecasting, plots, services
+from app import auth, cache, plots, services
+from app.codes import ACVPU_DISPLAY
 from app.errors import ApiError, validation_problem
 from app.models import OBS_ENTERED_IN_ERROR
 from app.schemas import PatientIn, RegimenIn
 from app.services import corrections, dosing, freshness, regimens
 from app.services.regimens import regimen_active, regimen_entry
-from app.web import localtime, observation_sets
+from app.web import forecast_view, localtime, observation_sets
 from app.web import ward as ward_rows
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -132,27 +134,28 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
     ``regimen_form`` (the submitted values, kept), ``regimen_warnings``, ``whatif_warnings``)."""
     p = _patient_or_404(patient_id)
     obs, total = services.list_observations(patient_id, None, None, include_errors=True)
-    fc, fc_error = None, None
-    if any(o.status != OBS_ENTERED_IN_ERROR for o in obs):
-        try:
-            fc = services.forecast(patient_id, actor=auth.actor())
-        except ApiError as exc:
-            fc_error = exc.detail
-    else:
-        fc_error = "No observations yet: enter one below to get a forecast."
+    forecast = forecast_view.forecast_context(
+        patient_id, any(o.status != OBS_ENTERED_IN_ERROR for o in obs))
     now = localtime.now_local()  # the forms' defaults, in ward time
     return render_template(
-        "patient.html", p=p, obs=obs[-50:], total=total, fc=fc, fc_error=fc_error,
-        fc24={k: ward_rows.at_24h(fc, k) for k in ("sbp_mmhg", "dbp_mmhg")} if fc else {},
+        "patient.html", p=p, patient_id=patient_id, obs=obs[-50:], total=total, **forecast,
         error=error, whatif=whatif, whatif_query=whatif_query, now=now.isoformat(),
         live=ward_rows.ward_row(p, compute=False), obs_fields=observation_sets.field_specs(),
         acvpu_choices=observation_sets.ACVPU_CHOICES, obs_errors=obs_errors or {},
         obs_form=obs_form or {},
         tomorrow=(now + timedelta(days=1)).replace(hour=8, minute=0).isoformat(),
-        plot_v=freshness.plot_version(patient_id),
+        set_labels=SET_LABELS,
+        sets=services.patient_news2(patient_id, hours=24 * 7)["history"][::-1][:50],
+        acvpu_display=ACVPU_DISPLAY, endpoints=current_app.view_functions,
         history=[regimen_entry(r) for r in reversed(p.regimens)][:20],
         regimen_active=regimen_active(p.regimen), **_regimen_context(regimen),
     ), status
+
+
+#: a set's missing NEWS2 parameters, as the vitals table names them
+SET_LABELS = {"respiratory_rate_per_min": "RR", "spo2_pct": "SpO2", "sbp_mmhg": "SBP",
+              "supplemental_oxygen": "air or oxygen", "hr_bpm": "HR",
+              "consciousness": "consciousness", "temperature_c": "temperature"}
 
 
 def _regimen_context(regimen: dict[str, Any]) -> dict[str, Any]:
@@ -360,19 +363,8 @@ def whatif_png(patient_id: str):
     return _image(patient_id, plots.render_whatif(result), etag)
 
 
-@bp.get("/patients/<patient_id>/waveform.png")
-def waveform_png(patient_id: str):
-    """Arterial pressure waveform at the forecast's issue time, from the patient's own
-    (personalised) forecast: median SBP, DBP and HR at that time."""
-    try:
-        key, _ = services.forecast_key(patient_id, 72.0, 0.9, None, "waveform.png")
-        etag = freshness.etag(key)
-        if etag in request.if_none_match:
-            return _image(patient_id, None, etag)
-        fc = services.forecast(patient_id, actor=auth.actor())
-        now = {name: fc["endpoints"][name]["median"][0]
-               for name in ("sbp_mmhg", "dbp_mmhg", "hr_bpm")}
-        wave = forecasting.pressure_waveform(now["sbp_mmhg"], now["dbp_mmhg"], now["hr_bpm"])
-    except ApiError as exc:
-        return Response(exc.detail, status=exc.status, mimetype="text/plain")
-    return _image(patient_id, plots.render_waveform(wave), etag)
+bp.add_url_rule("/patients/<patient_id>/waveform.png", view_func=forecast_view.waveform_png)
+bp.add_url_rule("/patients/<patient_id>/forecast-section", view_func=forecast_view.section,
+                endpoint="forecast_section")
+bp.add_url_rule("/patients/<patient_id>/forecasts/<digest>/<panel>.png",
+                view_func=forecast_view.older_plot, endpoint="older_forecast_png")

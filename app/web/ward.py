@@ -23,6 +23,7 @@ from flask import current_app
 from app import auth, services
 from app.alerts import service as alerts_service
 from app.errors import ApiError
+from app.services import last_forecast
 from app.services import los as los_service
 from app.services import news2 as news2_service
 from app.services.regimens import regimen_active
@@ -242,6 +243,7 @@ def ward_row(p, deadline: float | None = None, now: datetime | None = None,
         fc24 = at_24h(fc, "sbp_mmhg") if fc else None
         if fc24 is None:
             note, pending, fc = "forecast computing…", True, None
+            last_forecast.schedule_warmup(p.id)
     elif sbp is not None and deadline is not None and time.monotonic() > deadline:
         note = "forecast pending (reload)"
     elif sbp is not None:
@@ -284,11 +286,15 @@ def ward_row(p, deadline: float | None = None, now: datetime | None = None,
 
 
 def ward_rows() -> list[dict[str, Any]]:
-    """Every patient's row, in stored order. Uncached forecasts are computed until
-    WARD_FORECAST_BUDGET_S is spent; later rows say "forecast pending"."""
+    """Every patient's row, in stored order. With the background warm-up (the default) no
+    forecast is computed here: an uncached one is queued and its row says "forecast
+    computing" until ``live.js`` fetches it again. Without it, uncached forecasts are
+    computed until WARD_FORECAST_BUDGET_S is spent; later rows say "forecast pending"."""
     patients, _ = services.list_patients(10_000, 0)
-    deadline = time.monotonic() + current_app.config["WARD_FORECAST_BUDGET_S"]
     now = datetime.now(UTC)
+    if last_forecast.background():
+        return [ward_row(p, now=now, compute=False) for p in patients]
+    deadline = time.monotonic() + current_app.config["WARD_FORECAST_BUDGET_S"]
     return [ward_row(p, deadline, now) for p in patients]
 
 

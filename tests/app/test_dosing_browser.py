@@ -70,7 +70,10 @@ def test_dosing_refusal_and_confirmation_in_chromium(browser, server):  # noqa: 
     assert page.inner_text("#regimen").startswith("benazepril 10 mg every 24 h")
     assert "low-sbp" in page.inner_text("#regimen-history")
 
-    # fresh plots: the next reading changes the BP plot's URL and its picture
+    # fresh plots: the next reading changes the BP plot's URL and its picture (once the
+    # forecast is current: meanwhile the page shows the last one, marked "updating")
+    current = "section#forecast:not([data-pending]) #bp-plot"
+    page.wait_for_selector(current)
     assert _image_loaded(page, "#bp-plot")
     before_src = page.get_attribute("#bp-plot", "src")
     before = page.eval_on_selector("#bp-plot", "i => { const c = document.createElement("
@@ -78,6 +81,7 @@ def test_dosing_refusal_and_confirmation_in_chromium(browser, server):  # noqa: 
                                    "i.naturalHeight; c.getContext('2d').drawImage(i, 0, 0); "
                                    "return c.toDataURL(); }")
     _record(page, "142", "84", "80", 5)
+    page.wait_for_selector(current)
     assert _image_loaded(page, "#bp-plot")
     assert page.get_attribute("#bp-plot", "src") != before_src
     after = page.eval_on_selector("#bp-plot", "i => { const c = document.createElement("

@@ -167,7 +167,12 @@ def test_observation_set_form_stores_the_set(clinician):
     assert 'id="spo2-scale">scale 1' in page and 'name="acvpu"' in page
     _record_set(client, csrf, pid, {**SICK_SET, "potassium_mmol_per_l": "4.1"})
     page = client.get(f"/patients/{pid}").get_data(as_text=True)
-    assert "Observations (10)" in page
+    assert "All readings (10)" in page
+    vitals = page.split('id="vitals"', 1)[1].split("</table>", 1)[0]
+    row = vitals.split("<tr data-time=", 1)[1].split("</tr>", 1)[0]
+    for cell in ("95/60", "<td>72</td>", "<td>120</td>", "<td>26</td>", "<td>90</td>",
+                 "oxygen 2 L/min", "38.5", "<strong>13</strong> high"):
+        assert cell in row, cell
     live = page.split('id="live-panel"', 1)[1].split("</section>", 1)[0]
     assert "13 (high)" in live and "critical" in live and "120" in live
 

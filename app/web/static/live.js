@@ -95,7 +95,7 @@
   function later(pid, node) {
     if (!node || node.getAttribute("data-pending") !== "1") { retries[pid] = 0; return; }
     retries[pid] = (retries[pid] || 0) + 1;
-    if (retries[pid] <= 5) { window.setTimeout(function () { changed(pid); }, 2000 * retries[pid]); }
+    if (retries[pid] <= 12) { window.setTimeout(function () { changed(pid); }, Math.min(2000 * retries[pid], 10000)); }
   }
 
   // one fetch per patient at a time; a change arriving meanwhile refetches once more
@@ -172,4 +172,39 @@
       el.textContent = ago(now - Number(el.getAttribute("data-since")));
     });
   }, 30000);
+}());
+
+// The patient page's forecast section while the current forecast is computed in the
+// background (data-pending): fetch it again until it is current, then stop. A new reading
+// arriving over the live stream makes the section pending again on the server's side; the
+// "new data" notice covers that case.
+(function () {
+  "use strict";
+  if (!window.fetch) { return; }
+  var tries = 0;
+  function poll() {
+    var section = document.querySelector("section#forecast[data-pending='1'][data-section-url]");
+    if (!section || tries >= 40) { return; }
+    tries += 1;
+    window.setTimeout(function () {
+      fetch(section.getAttribute("data-section-url"),
+            { credentials: "same-origin", headers: { "Accept": "text/html" }, cache: "no-store" })
+        .then(function (resp) { return resp.ok ? resp.text() : null; })
+        .then(function (html) {
+          if (html) {
+            var box = document.createElement("div");
+            box.innerHTML = html;
+            var fresh = box.querySelector("section#forecast");
+            if (fresh && fresh.getAttribute("data-pending") !== "1") {
+              section.replaceWith(fresh);
+              fresh.classList.add("updated");
+              return;
+            }
+          }
+          poll();
+        })
+        .catch(poll);
+    }, Math.min(1000 + 500 * tries, 5000));
+  }
+  poll();
 }());
