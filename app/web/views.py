@@ -8,7 +8,6 @@ from urllib.parse import unquote, urlparse
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     redirect,
@@ -19,14 +18,14 @@ from flask import (
 )
 from pydantic import ValidationError
 
-from app import auth, cache, plots, services
+from app import auth, services
 from app.codes import ACVPU_DISPLAY
 from app.errors import ApiError, validation_problem
 from app.models import OBS_ENTERED_IN_ERROR
 from app.schemas import PatientIn, RegimenIn
-from app.services import corrections, dosing, freshness, regimens
+from app.services import corrections, dosing, regimens
 from app.services.regimens import regimen_active, regimen_entry
-from app.web import forecast_view, localtime, observation_sets
+from app.web import forecast_view, localtime, observation_sets, whatif_view
 from app.web import ward as ward_rows
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -128,6 +127,7 @@ def intake():
 
 def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None = None,
                   whatif_query: dict | None = None, status: int = 200,
+                  whatif_pending: bool = False, whatif_error: str | None = None,
                   obs_errors: dict[str, str] | None = None, obs_form: Any = None,
                   **regimen: Any):
     """The patient page; ``regimen`` holds the regimen card's state (``regimen_error``,
@@ -140,6 +140,7 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
     return render_template(
         "patient.html", p=p, patient_id=patient_id, obs=obs[-50:], total=total, **forecast,
         error=error, whatif=whatif, whatif_query=whatif_query, now=now.isoformat(),
+        whatif_pending=whatif_pending, whatif_error=whatif_error,
         live=ward_rows.ward_row(p, compute=False), obs_fields=observation_sets.field_specs(),
         acvpu_choices=observation_sets.ACVPU_CHOICES, obs_errors=obs_errors or {},
         obs_form=obs_form or {},
@@ -310,59 +311,22 @@ def stop_treatment(patient_id: str):
     return redirect(url_for("web.patient", patient_id=patient_id))
 
 
-def _whatif_result(patient_id: str, regimen: RegimenIn) -> dict:
-    """The what-if of ``regimen``, cached like the forecast (data and model version, hour)."""
-    key, _ = services.forecast_key(patient_id, 72.0, 0.9, None, "whatif", regimen.drug,
-                                   regimen.dose_mg, regimen.interval_h, regimen.start,
-                                   regimen.stop)
-    result, _ = cache.results().get_or_compute(key, lambda: services.what_if(
-        patient_id, regimen, horizon_h=72, actor=auth.actor()))
-    return result
-
-
 @bp.post("/patients/<patient_id>/whatif")
 def whatif(patient_id: str):
-    p = _patient_or_404(patient_id)
+    """Queue the what-if and answer at once: the page shows it when computed."""
+    _patient_or_404(patient_id)
     try:
         regimen = _regimen_from_form(patient_id)
-        result = _whatif_result(patient_id, regimen)
+        ctx = whatif_view.whatif_context(patient_id, regimen)
     except (ApiError, ValidationError) as exc:
         return _patient_page(patient_id, error=_message(exc), status=422,
                              whatif_form=request.form)
-    query = {"drug": regimen.drug, "dose_mg": regimen.dose_mg, "interval_h": regimen.interval_h,
-             "start": regimen.start.isoformat()}
-    if regimen.stop:
-        query["stop"] = regimen.stop.isoformat()
-    warnings = dosing.warnings_for(p, regimen.drug, regimen.dose_mg, regimen.interval_h,
-                                   regimen.start)
-    return _patient_page(patient_id, whatif=result, whatif_query=query,
-                         whatif_warnings=warnings)
+    return _patient_page(patient_id, **ctx)
 
 
-def _image(patient_id: str, data: bytes | None, etag: str) -> Response:
-    """A plot response: 304 if the browser has it, ETag, immutable only for a current v."""
-    resp = Response(status=304) if data is None else Response(data, mimetype="image/png")
-    resp.set_etag(etag)
-    resp.headers["Cache-Control"] = freshness.cache_control(patient_id, request.args.get("v"))
-    return resp
-
-
-@bp.get("/patients/<patient_id>/whatif.png")
-def whatif_png(patient_id: str):
-    try:
-        regimen = RegimenIn.model_validate(_clean({k: v for k, v in request.args.items()
-                                                   if k != "v"}))
-        key, _ = services.forecast_key(patient_id, 72.0, 0.9, None, "whatif.png",
-                                       *sorted(regimen.model_dump(mode="json").items()))
-        etag = freshness.etag(key)
-        if etag in request.if_none_match:
-            return _image(patient_id, None, etag)
-        result = _whatif_result(patient_id, regimen)
-    except (ApiError, ValidationError) as exc:
-        return Response(_message(exc), status=422, mimetype="text/plain")
-    return _image(patient_id, plots.render_whatif(result), etag)
-
-
+bp.add_url_rule("/patients/<patient_id>/whatif.png", view_func=whatif_view.whatif_png)
+bp.add_url_rule("/patients/<patient_id>/whatif-section", view_func=whatif_view.section,
+                endpoint="whatif_section")
 bp.add_url_rule("/patients/<patient_id>/waveform.png", view_func=forecast_view.waveform_png)
 bp.add_url_rule("/patients/<patient_id>/forecast-section", view_func=forecast_view.section,
                 endpoint="forecast_section")

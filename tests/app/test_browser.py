@@ -87,7 +87,9 @@ def test_clinician_workflow(browser, server):
 
     page.fill("#whatif-form input[name=dose_mg]", "20")
     page.click("#whatif-form button[type=submit]")
-    assert "proposed" in page.inner_text("#whatif-result")
+    # the post answers at once ("computing"); live.js swaps the result in when computed
+    page.wait_for_selector("section#whatif-result:not([data-pending]) #whatif-table")
+    assert "proposed" in page.inner_text("#whatif-table")
     assert _image_loaded(page, "#whatif-plot")
 
     page.goto(server.url + "/?sort=sbp&order=desc")

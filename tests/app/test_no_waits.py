@@ -127,3 +127,44 @@ def test_the_ward_never_computes_a_forecast(warm, monkeypatch):
     row = page.split(f'id="row-{pid}"', 1)[1].split("</tr>", 1)[0]
     assert "forecast computing" in row and 'data-pending="1"' in row
     assert queued == [pid] and _request_path_runs(app, pid) == []
+
+
+def test_a_whatif_post_answers_at_once_and_the_result_follows(warm, monkeypatch, log_in):
+    from app.services.whatif_jobs import WhatIfJobs
+
+    app, _, h = warm
+    client, csrf = log_in(app, "dr-whatif")
+    pid = client.post("/api/v1/patients", json={"age": 64}, headers=h).get_json()["id"]
+    _readings(client, h, pid, 2, 150)
+    held: list[tuple] = []
+    real_submit = WhatIfJobs.submit
+    monkeypatch.setattr(WhatIfJobs, "submit", lambda self, *a: held.append((self, a)))
+    start = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    form = {"drug": "benazepril", "dose_mg": "10", "interval_h": "24", "start": start,
+            "csrf_token": csrf}
+    resp = client.post(f"/patients/{pid}/whatif", data=form)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and len(held) == 1  # queued, not computed
+    result = page.split('<section id="whatif-result"', 1)[1].split("</section>", 1)[0]
+    assert 'data-pending="1"' in result and "Computing the what-if" in result
+    assert 'id="apply-regimen"' in result and "whatif-table" not in result
+    url = re.search(r'data-section-url="([^"]+)"', result).group(1).replace("&amp;", "&")
+    assert 'data-pending="1"' in client.get(url).get_data(as_text=True)
+    png = url.replace("/whatif-section", "/whatif.png")
+    assert client.get(png).status_code == 404  # nothing to draw yet
+
+    self, args = held[0]
+    real_submit(self, *args).result(timeout=120)  # the background run
+    assert not self.errors, self.errors
+    done = client.get(url).get_data(as_text=True)
+    assert 'data-pending="1"' not in done and 'id="whatif-table"' in done
+    assert "proposed" in done and 'id="whatif-plot"' in done
+    img = client.get(png)
+    assert img.status_code == 200 and img.data[:4] == b"\x89PNG"
+    queued = len(held)
+    again = client.post(f"/patients/{pid}/whatif", data=form).get_data(as_text=True)
+    assert 'id="whatif-table"' in again and len(held) == queued  # stored: shown at once
+
+    bad = client.get(url.replace("dose_mg=10", "dose_mg=abc"))
+    assert bad.status_code == 422
+    _settle(app)

@@ -174,18 +174,14 @@
   }, 30000);
 }());
 
-// The patient page's forecast section while the current forecast is computed in the
-// background (data-pending): fetch it again until it is current, then stop. A new reading
-// arriving over the live stream makes the section pending again on the server's side; the
-// "new data" notice covers that case.
+// Sections computed in the background (the forecast, a what-if result): while one is
+// data-pending, fetch it again (by its data-section-url) until it is not, then swap it in.
 (function () {
   "use strict";
   if (!window.fetch) { return; }
-  var tries = 0;
-  function poll() {
-    var section = document.querySelector("section#forecast[data-pending='1'][data-section-url]");
+  function poll(id, tries) {
+    var section = document.querySelector("section#" + id + "[data-pending='1'][data-section-url]");
     if (!section || tries >= 40) { return; }
-    tries += 1;
     window.setTimeout(function () {
       fetch(section.getAttribute("data-section-url"),
             { credentials: "same-origin", headers: { "Accept": "text/html" }, cache: "no-store" })
@@ -194,17 +190,18 @@
           if (html) {
             var box = document.createElement("div");
             box.innerHTML = html;
-            var fresh = box.querySelector("section#forecast");
+            var fresh = box.querySelector("section#" + id);
             if (fresh && fresh.getAttribute("data-pending") !== "1") {
               section.replaceWith(fresh);
               fresh.classList.add("updated");
               return;
             }
           }
-          poll();
+          poll(id, tries + 1);
         })
-        .catch(poll);
+        .catch(function () { poll(id, tries + 1); });
     }, Math.min(1000 + 500 * tries, 5000));
   }
-  poll();
+  poll("forecast", 0);
+  poll("whatif-result", 0);
 }());
