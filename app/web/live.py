@@ -42,6 +42,7 @@ from flask import (
 from app import auth, events, services
 from app import config as app_config
 from app.errors import ApiError
+from app.models import DISCHARGED
 from app.web import ward
 from app.web.views import _safe_next, bp
 
@@ -148,9 +149,12 @@ def ward_rows_fragment():
 
 @bp.get("/ward/rows/<patient_id>")
 def ward_row_fragment(patient_id: str):
-    """One patient's ward row (``<tr>``); 404 once the patient is gone."""
-    return render_template("_ward_row.html",
-                           r=ward.ward_row(_patient(patient_id), compute=False))
+    """One patient's ward row (``<tr>``); 404 once the patient is gone or discharged
+    (``live.js`` then removes the row)."""
+    p = _patient(patient_id)
+    if p.status == DISCHARGED:
+        abort(404)
+    return render_template("_ward_row.html", r=ward.ward_row(p, compute=False))
 
 
 @bp.get("/patients/<patient_id>/live")

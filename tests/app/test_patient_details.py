@@ -302,6 +302,8 @@ def test_page_discharge_ward_search_refusals_and_readmit(app, log_in):
 
     ward = client.get("/").get_data(as_text=True)
     assert pid not in ward and stay in ward
+    assert client.get(f"/ward/rows/{pid}").status_code == 404  # live.js drops the row
+    assert client.get(f"/ward/rows/{stay}").status_code == 200
     assert "Discharged</a>" in ward  # the nav link
     listed = client.get("/discharged").get_data(as_text=True)
     assert pid in listed and stay not in listed and "MRN-Zed9" in listed

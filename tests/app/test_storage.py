@@ -25,7 +25,7 @@ def test_migrations_match_models(app):
 def test_init_db_is_idempotent(app, runner):
     assert runner.invoke(args=["init-db"]).exit_code == 0
     with app.app_context(), db.get_engine().connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
 
 
 def test_sqlite_uses_wal(app):
