@@ -80,7 +80,9 @@ def main() -> int:
             page.screenshot(path=str(args.out / "ward.png"), full_page=True)
             page.goto(f"{srv.url}/patients/{pid}")
             current(page)
-            page.screenshot(path=str(args.out / "patient.png"), full_page=True)
+            bottom = page.locator("#regimen-card").bounding_box()["y"]  # down to the forms
+            page.screenshot(path=str(args.out / "patient.png"), full_page=True,
+                            clip={"x": 0, "y": 0, "width": 1280, "height": bottom})
             page.fill("#whatif-form input[name=dose_mg]", "5")
             page.click("#whatif-form button[type=submit]")
             page.wait_for_selector("section#whatif-result:not([data-pending]) #whatif-table")
