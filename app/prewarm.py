@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import Flask
 
-from app import plots, services, signals
+from app import plots, services, signals, threads
 from app.errors import ApiError
 
 log = logging.getLogger("app.prewarm")
@@ -39,7 +39,8 @@ class Prewarmer:
 
     def _pool(self) -> ThreadPoolExecutor:
         if self.executor is None or self.pid != os.getpid():
-            self.executor = ThreadPoolExecutor(1, thread_name_prefix="prewarm")
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="prewarm",
+                                               initializer=threads.lower_priority)
             self.pid, self.pending = os.getpid(), set()
         return self.executor
 

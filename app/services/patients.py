@@ -17,7 +17,6 @@ import json
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import bindparam, func, or_, select, update
@@ -37,6 +36,13 @@ from app.models import (
 )
 from app.schemas import ObservationIn, PatientIn, PatientPatch, RegimenIn
 from app.services import dosing, readings
+from app.services.admission import (
+    PATIENT_DISCHARGED,
+    change_text,
+    discharged_error,
+    require_admitted,
+    ward_time,
+)
 from app.services.audit import audit_change
 from app.services.timeline import check_regimen_start
 
@@ -134,49 +140,11 @@ def _bump(s, patient_id: str) -> None:
 
 # --- admission status and the history of the details ----------------------------------------
 
-#: the problem type of a write refused because the patient is discharged
-PATIENT_DISCHARGED = "patient-discharged"
 #: the admission statuses ``list_patients`` takes (``all``: both)
 LIST_STATUSES = (ADMITTED, DISCHARGED, "all")
 #: the details ``update_patient`` changes, as the API names them (history field names)
 DETAIL_FIELDS = ("external_id", "age", "renal_function", "glucose", "infected",
                  "infection_onset", "spo2_scale")
-
-
-def _ward_time(t: datetime | None) -> str:
-    if t is None:
-        return "an unknown date"
-    zone = ZoneInfo(current_app.config.get("WARD_TIMEZONE") or "UTC")
-    lt = t.astimezone(zone)
-    return f"{lt:%Y-%m-%d %H:%M} {lt.tzname()}"
-
-
-def discharged_error(discharged_at: datetime | None) -> ApiError:
-    """The 409 of a write to a discharged patient, in clinical words."""
-    return ApiError(409, "Patient discharged",
-                    f"This patient was discharged on {_ward_time(discharged_at)}; readmit "
-                    "them to record readings or change treatment.",
-                    [{"field": "patient_id", "message": "discharged"}],
-                    type=PATIENT_DISCHARGED)
-
-
-def require_admitted(p: Patient) -> None:
-    """A 409 ``patient-discharged`` unless the patient is admitted."""
-    if p.status == DISCHARGED:
-        raise discharged_error(p.discharged_at)
-
-
-def change_text(value: Any) -> str | None:
-    """A detail's value as the history stores it: yes/no, 72, 6.5, normal, ISO UTC time."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def _details(p: Patient) -> dict[str, str | None]:
@@ -246,7 +214,7 @@ def discharge_patient(patient_id: str, actor: str | None, time: datetime | None 
     p = get_patient(patient_id)
     if p.status == DISCHARGED:
         raise ApiError(409, "Patient discharged",
-                       f"This patient was already discharged on {_ward_time(p.discharged_at)}.",
+                       f"This patient was already discharged on {ward_time(p.discharged_at)}.",
                        [{"field": "patient_id", "message": "already discharged"}],
                        type=PATIENT_DISCHARGED)
     _not_future("time", time)
@@ -342,7 +310,7 @@ def list_observations(patient_id: str, since: datetime | None, until: datetime |
 
     Readings marked entered in error are left out (so no forecast, score, status, alert or
     trend sees them) unless ``include_errors`` (the lists a person reads: API, page)."""
-    get_patient(patient_id)
+    patient_version(patient_id)  # 404 for an unknown patient (one light query)
     q = select(Observation).where(Observation.patient_id == patient_id)
     if not include_errors:
         q = q.where(Observation.status == OBS_FINAL)
@@ -355,8 +323,12 @@ def list_observations(patient_id: str, since: datetime | None, until: datetime |
     if code_in is not None:
         q = q.where(Observation.code.in_(sorted(code_in)))
     s = db.session()
+    ordered = q.order_by(Observation.time, Observation.id)
+    if limit is None and not offset:  # all of them: the count is their number
+        rows = list(s.scalars(ordered).all())
+        return rows, len(rows)
     total = s.scalar(select(func.count()).select_from(q.subquery()))
-    q = q.order_by(Observation.time, Observation.id).offset(offset)
+    q = ordered.offset(offset)
     if limit is not None:
         q = q.limit(limit)
     return list(s.scalars(q).all()), int(total or 0)

@@ -16,7 +16,7 @@ from datetime import UTC
 
 from flask import Flask, current_app
 
-from app import cache
+from app import cache, threads
 from app.errors import ApiError
 from app.schemas import RegimenIn
 from app.services.forecasts import forecast_key, load_for_forecast, what_if
@@ -52,7 +52,8 @@ class WhatIfJobs:
 
     def _pool(self) -> ThreadPoolExecutor:
         if self.executor is None or self.pid != os.getpid():
-            self.executor = ThreadPoolExecutor(1, thread_name_prefix="whatif")
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="whatif",
+                                               initializer=threads.lower_priority)
             self.pid, self.pending = os.getpid(), set()
         return self.executor
 

@@ -57,4 +57,5 @@ def init_app(app: Flask) -> None:
         raise RuntimeError(f"WARD_TIMEZONE={name!r} is not an IANA time zone") from exc
     app.add_template_filter(local, "local")
     app.add_template_filter(to_form, "to_form")
-    app.context_processor(lambda: {"ward_tz": datetime.now(zone()).tzname()})
+    app.context_processor(lambda: {"ward_tz": datetime.now(zone()).tzname(),
+                                   "ward_zone": zone().key})

@@ -9,7 +9,6 @@ from urllib.parse import unquote, urlparse
 from flask import (
     Blueprint,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -147,7 +146,7 @@ def _patient_page(patient_id: str, error: str | None = None, whatif: dict | None
         tomorrow=(now + timedelta(days=1)).replace(hour=8, minute=0).isoformat(),
         set_labels=SET_LABELS,
         sets=services.patient_news2(patient_id, hours=24 * 7)["history"][::-1][:50],
-        acvpu_display=ACVPU_DISPLAY, endpoints=current_app.view_functions,
+        acvpu_display=ACVPU_DISPLAY,
         history=[regimen_entry(r) for r in reversed(p.regimens)][:20],
         regimen_active=regimen_active(p.regimen), **_regimen_context(regimen),
     ), status

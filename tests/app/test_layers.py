@@ -12,7 +12,7 @@ MAX_LINES = 400
 
 #: app's layers, lowest first: a module imports only from its own layer or lower ones
 LAYERS: list[tuple[str, ...]] = [
-    ("app.config", "app.errors", "app.codes", "app.observability"),
+    ("app.config", "app.errors", "app.codes", "app.observability", "app.threads"),
     ("app.db", "app.models"),
     ("app.schemas",),
     ("app.forecasting", "app.cache", "app.signals", "app.auth", "app.health"),

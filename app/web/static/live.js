@@ -200,7 +200,7 @@
           poll(id, tries + 1);
         })
         .catch(function () { poll(id, tries + 1); });
-    }, Math.min(1000 + 500 * tries, 5000));
+    }, Math.min(500 + 300 * tries, 3000));
   }
   poll("forecast", 0);
   poll("whatif-result", 0);
