@@ -39,6 +39,7 @@ def test_the_current_local_time_is_accepted_and_stored_utc(browser, server):  # 
     page = context.new_page()
     page.set_default_timeout(60_000)
     _login(page, server)
+    page.wait_for_load_state("load")  # clock.js (deferred) has run
     assert page.is_hidden("#tz-notice")  # the browser is in the ward's zone
     page.click("text=Admit a patient")
     page.fill("input[name=age]", "61")
@@ -56,7 +57,7 @@ def test_the_current_local_time_is_accepted_and_stored_utc(browser, server):  # 
     pid = page.inner_text("h1").split()[1]
     stored = page.evaluate(
         "async (pid) => (await (await fetch(`/api/v1/patients/${pid}/observations`, "
-        "{credentials: 'same-origin'})).json()).observations", pid)
+        "{credentials: 'same-origin'})).json()).items", pid)
     times = {datetime.fromisoformat(o["time"]) for o in stored if o["code"] == "sbp_mmhg"}
     assert times == {shown}  # the same instant ...
     (t,) = times
@@ -69,8 +70,7 @@ def test_a_browser_elsewhere_is_told_the_pages_are_ward_time(browser, server):  
     page = context.new_page()
     page.set_default_timeout(60_000)
     _login(page, server)
-    note = page.locator("#tz-notice")
-    assert note.is_visible()
-    text = note.inner_text()
+    page.wait_for_selector("#tz-notice:not([hidden])")
+    text = page.inner_text("#tz-notice")
     assert "ward time (Europe/Berlin, UTC+1)" in text and "UTC−5" in text
     context.close()

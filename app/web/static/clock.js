@@ -8,6 +8,7 @@
   if (!zone || !note || !window.Intl) { return; }
 
   function wardOffset(now) {  // minutes east of UTC in the ward's zone, now
+    now = new Date(Math.floor(now.getTime() / 60000) * 60000);  // to the minute
     var v = {};
     new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
       month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" })
