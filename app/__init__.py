@@ -8,7 +8,17 @@ from typing import Any
 from flask import Flask, Response, current_app
 from flask_cors import CORS
 
-from app import auth, cache, db, errors, forecasting, health, observability, prewarm
+from app import (
+    auth,
+    cache,
+    commands,
+    db,
+    errors,
+    forecasting,
+    health,
+    observability,
+    prewarm,
+)
 from app import config as app_config
 from app.alerts import api as alerts_api
 from app.api import bp as api_bp
@@ -53,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     forecasting.init_app(app)
     cache.init_app(app)
     prewarm.init_app(app)
+    commands.init_app(app)
     alerts_api.init_app(app)  # loads and validates the rules file: a bad one stops here
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)

@@ -99,6 +99,10 @@ def older_plot(patient_id: str, digest: str, panel: str):
     """A plot of an older forecast the shared cache holds (immutable: the digest fixes it)."""
     if panel not in plots.PANELS or len(digest) != 64:
         abort(404)
+    try:
+        services.patient_version(patient_id)  # an erased patient's plot is not in memory
+    except ApiError:
+        abort(404)
     etag = freshness.etag("older", patient_id, digest, panel)
     if etag in request.if_none_match:
         return _png(None, etag, freshness.IMMUTABLE)

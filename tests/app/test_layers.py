@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("app.services", "app.alerts.rules", "app.alerts.conditions", "app.alerts.service",
      "app.alerts.webhooks", "app.alerts.overrides", "app.events"),
     ("app.plots",),
-    ("app.prewarm", "app.api", "app.web", "app.alerts"),  # adapters: HTTP, pages, warm-up
+    ("app.prewarm", "app.api", "app.web", "app.alerts", "app.commands"),  # adapters
     ("app", "app.gunicorn_conf", "app.migrations"),  # composition root, process settings
 ]
 #: pairs of the same layer that must not import each other (either way)

@@ -1,0 +1,59 @@
+"""Management commands that are not about logins: ``erase-patient`` and ``purge``
+(``app.services.erasure``). Login and token commands live in ``app.auth``."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from app.errors import ApiError
+from app.services import erasure
+
+
+def _operator() -> str:
+    """Who runs the command (the audit row's actor): ``cli:<OS user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@click.command("erase-patient")
+@click.argument("patient_id")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@with_appcontext
+def erase_patient_command(patient_id: str, yes: bool) -> None:
+    """Erase PATIENT_ID from every table (readings, regimens, history, alerts, forecasts,
+    caches, audit); one audit row records the erasure (row counts, who), no values."""
+    if not yes:
+        click.confirm(f"Erase patient {patient_id} and everything recorded about them?",
+                      abort=True)
+    try:
+        counts = erasure.erase_patient(patient_id, _operator())
+    except ApiError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(json.dumps({"erased": patient_id, "rows": counts}, sort_keys=True))
+
+
+@click.command("purge")
+@click.option("--audit-days", type=click.FloatRange(min=1), default=None,
+              help="delete audit rows older than this many days")
+@click.option("--observation-days", type=click.FloatRange(min=1), default=None,
+              help="delete observations older than this many days")
+@with_appcontext
+def purge_command(audit_days: float | None, observation_days: float | None) -> None:
+    """Retention: delete audit rows and/or observations older than the given ages."""
+    if audit_days is None and observation_days is None:
+        raise click.UsageError("give --audit-days and/or --observation-days")
+    counts = erasure.purge_older_than(audit_days, observation_days, _operator())
+    click.echo(json.dumps({"deleted": counts}, sort_keys=True))
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on ``flask --app app``."""
+    app.cli.add_command(erase_patient_command)
+    app.cli.add_command(purge_command)
