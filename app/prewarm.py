@@ -18,6 +18,7 @@ from flask import Flask
 
 from app import plots, services, signals, threads
 from app.errors import ApiError
+from app.services import freshness, last_forecast
 
 log = logging.getLogger("app.prewarm")
 
@@ -62,8 +63,13 @@ class Prewarmer:
                     if horizon_h == FORECASTS[0][0]:  # the longest: any rule's horizon
                         signals.forecast_ready.send(self.app, patient_id=patient_id,
                                                     forecast=fc)
+                key, _ = services.forecast_key(patient_id, 72.0, 0.9, None)
                 for panel in PANELS:
-                    plots.forecast_plot(patient_id, "png", panel, 72.0, 0.9, None, "prewarm")
+                    png, _ = plots.forecast_plot(patient_id, "png", panel, 72.0, 0.9, None,
+                                                 "prewarm")
+                    # shared, for the page that shows this forecast once it is superseded
+                    last_forecast.store_plot(patient_id, last_forecast.digest_of(key), panel,
+                                             freshness.CODE, png)
             except ApiError as exc:  # no recent observation, no model: nothing to warm
                 log.info("prewarm skipped", extra={"patient_id": patient_id,
                                                    "detail": exc.detail})

@@ -9,21 +9,25 @@ same horizon and coverage (an older data version or hour, shown with its age and
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from app import cache, db
 from app.errors import ApiError
-from app.models import ForecastCache
+from app.models import ForecastCache, utcnow
 from app.services.forecasts import forecast_key
 
 #: newest shared rows of the patient looked at for an older forecast
 SCAN_ROWS = 24
+#: how a stored plot's row body begins (``store_plot``); such rows are no forecast
+PLOT_PREFIX = '{"png_base64"'
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,8 @@ def _older(patient_id: str, horizon_h: float, coverage: float) -> LastForecast |
         rows = conn.execute(select(ForecastCache.key_sha256, ForecastCache.body,
                                    ForecastCache.created_at)
                             .where(ForecastCache.patient_id == patient_id,
-                                   ForecastCache.body != cache.CLAIM)
+                                   ForecastCache.body != cache.CLAIM,
+                                   ~ForecastCache.body.startswith(PLOT_PREFIX))
                             .order_by(ForecastCache.created_at.desc()).limit(SCAN_ROWS)).all()
     for row in rows:
         try:
@@ -104,6 +109,33 @@ def shared_forecast(patient_id: str, digest: str) -> dict | None:
                             .where(ForecastCache.key_sha256 == digest,
                                    ForecastCache.patient_id == patient_id)).scalar()
     return json.loads(body) if body else None
+
+
+def _plot_digest(digest: str, panel: str, code: str) -> str:
+    return hashlib.sha256(f"plot:{digest}:{panel}:{code}".encode()).hexdigest()
+
+
+def store_plot(patient_id: str, digest: str, panel: str, code: str, png: bytes) -> None:
+    """Keep a rendered PNG of the forecast stored under ``digest`` in the shared cache, so
+    any worker can serve it once the forecast is no longer current (``code``: the plotting
+    code's digest). A row that is there already is left alone."""
+    body = json.dumps({"png_base64": base64.b64encode(png).decode()})
+    try:
+        with db.get_engine().begin() as conn:
+            conn.execute(insert(ForecastCache).values(
+                key_sha256=_plot_digest(digest, panel, code), patient_id=patient_id,
+                body=body, created_at=utcnow()))
+    except IntegrityError:
+        pass
+
+
+def stored_plot(patient_id: str, digest: str, panel: str, code: str) -> bytes | None:
+    """The PNG ``store_plot`` kept, or None."""
+    with db.get_engine().connect() as conn:
+        body = conn.execute(select(ForecastCache.body).where(
+            ForecastCache.key_sha256 == _plot_digest(digest, panel, code),
+            ForecastCache.patient_id == patient_id)).scalar()
+    return base64.b64decode(json.loads(body)["png_base64"]) if body else None
 
 
 def schedule_warmup(patient_id: str) -> bool:

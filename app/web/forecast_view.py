@@ -109,11 +109,14 @@ def older_plot(patient_id: str, digest: str, panel: str):
     key = ("older-plot", patient_id, digest, panel, freshness.CODE)
     data = cache.plots().get(key)
     if data is None:
+        data = last_forecast.stored_plot(patient_id, digest, panel, freshness.CODE)
+    if data is None:  # not drawn by the warm-up (or drawn by an older deploy): draw it
         fc = last_forecast.shared_forecast(patient_id, digest)
         if fc is None:
             abort(404)
         data = plots.render_forecast(fc, panel, "png")
-        cache.plots().put(key, data)
+        last_forecast.store_plot(patient_id, digest, panel, freshness.CODE, data)
+    cache.plots().put(key, data)
     return _png(data, etag, freshness.IMMUTABLE)
 
 
