@@ -27,8 +27,13 @@ ENV_VARS: dict[str, EnvVar] = {
                                   "`s3://` URI (unset: the one shipped in the package)"),
     "WARD_TIMEZONE": EnvVar("UTC", "IANA time zone the pages show and take times in, e.g. "
                                    "`Europe/Berlin` (the API and the database stay UTC)"),
-    "SECRET_KEY": EnvVar(None, "session signing key; required (the quick start keeps a random "
-                               "one in `instance/`)"),
+    "SECRET_KEY": EnvVar(None, "session signing key; required, except that when it is unset "
+                               "and `instance/secret_key` exists (the quick start writes a "
+                               "random one there) that file's key is used, and the log says so"),
+    "SESSION_IDLE_MINUTES": EnvVar("15", "a login session ends after this many minutes "
+                                         "without a request"),
+    "SESSION_MAX_HOURS": EnvVar("12", "a login session ends this many hours after the "
+                                      "login, however active"),
     "CORS_ORIGINS": EnvVar(None, "comma-separated origins allowed to call the API from a "
                                  "browser"),
     "LOG_LEVEL": EnvVar("INFO", "logging level (logs are JSON lines on stdout)"),
@@ -84,16 +89,38 @@ def flag(name: str) -> bool:
     return (env(name) or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: the quick start's key file in the instance folder (``scripts/serve.sh`` writes it)
+SECRET_KEY_FILE = "secret_key"
+
+
+def secret_key(instance: Path) -> tuple[str | None, str | None]:
+    """SECRET_KEY and where it came from: the environment, else ``instance/secret_key`` when
+    that file exists (the quick start's random key), else (None, None)."""
+    value = env("SECRET_KEY")
+    if value:
+        return value, "environment"
+    path = instance / SECRET_KEY_FILE
+    try:
+        value = path.read_text().strip()
+    except OSError:
+        return None, None
+    return (value, str(path)) if value else (None, None)
+
+
 def from_environment(instance_path: str) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
     instance = Path(instance_path)
     origins = env("CORS_ORIGINS") or ""
+    key, key_source = secret_key(instance)
     return {
         "DATABASE_URL": env("DATABASE_URL", instance),
         "MODEL_URI": env("MODEL_URI", instance),
         "LOS_MODEL_URI": env("LOS_MODEL_URI"),
         "WARD_TIMEZONE": env("WARD_TIMEZONE") or "UTC",
-        "SECRET_KEY": env("SECRET_KEY"),
+        "SECRET_KEY": key,
+        "SECRET_KEY_SOURCE": key_source,
+        "SESSION_IDLE_MINUTES": float(env("SESSION_IDLE_MINUTES") or 15),
+        "SESSION_MAX_HOURS": float(env("SESSION_MAX_HOURS") or 12),
         "CORS_ORIGINS": [o.strip() for o in origins.split(",") if o.strip()],
         "LOG_LEVEL": (env("LOG_LEVEL") or "INFO").upper(),
         "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),

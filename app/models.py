@@ -1,5 +1,5 @@
 """Tables: patients (admitted or discharged) and the history of their details, regimens,
-observations, forecast runs, users, API tokens, audit log,
+observations, forecast runs, users, their login sessions and failed logins, API tokens, audit log,
 alerts (with their events and per-patient overrides) and webhook subscriptions and deliveries.
 
 Times are stored as naive UTC (``UTCDateTime`` converts at the boundary) so SQLite and
@@ -191,8 +191,53 @@ class ApiToken(Base):
     scopes: Mapped[str] = mapped_column(String(64))  # comma-separated: read,write
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: refused from this time on (NULL: never; new tokens get 90 days by default)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: last request made with it (updated at most once a minute)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class LoginSession(Base):
+    """A clinician's login (server side): the cookie carries only the random id, the table
+    only its SHA-256. Ended by logout, idle time, its absolute lifetime, a password change or
+    the user's deactivation."""
+
+    __tablename__ = "sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: last request seen (updated at most once a minute)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginFailure(Base):
+    """One failed login (the account name tried, never the password), for throttling."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    account: Mapped[str] = mapped_column(String(64), index=True)
+    client_addr: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class LoginLockout(Base):
+    """Logins for an account or from a client address refused until ``until``."""
+
+    __tablename__ = "login_lockouts"
+    __table_args__ = (Index("ix_login_lockouts_scope_key", "scope", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))  # account | address
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(Base):

@@ -12,7 +12,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from pydantic import ValidationError
@@ -48,20 +47,21 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error = auth.SESSION_ENDED if request.args.get("ended") else None
+    status = 200
     if request.method == "POST":
         name = request.form.get("username", "")
-        if auth.check_login(name, request.form.get("password", "")):
+        result = auth.check_login(name, request.form.get("password", ""), request.remote_addr)
+        if result.ok:
             auth.login_user(name)
             return redirect(_safe_next(request.args.get("next")))
-        error = "Unknown user or wrong password."
-    status = 401 if error else 200
+        error, status = result.message, result.status
     return render_template("login.html", error=error), status
 
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    auth.logout_user()
     return redirect(url_for("web.login"))
 
 
