@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from app import codes, db, forecasting
 from app.errors import ApiError
-from app.models import OBS_FINAL, Observation, utcnow
+from app.models import OBS_FINAL, Observation, Patient, utcnow
 from app.schemas import News2In, ObservationSetIn
 from app.services.patients import (
     CLOCK_SKEW,
@@ -171,10 +171,10 @@ def _public(view: dict | None) -> dict | None:
 
 
 def _sets(patient_id: str, since: datetime | None, now: datetime | None = None) -> list[dict]:
-    p = get_patient(patient_id)
     now = now or utcnow()
-    rows, _ = list_observations(patient_id, since, None, code_in=SET_CODES)
-    return [_view(g, getattr(p, "spo2_scale", 1) or 1, now) for g in _group(rows)]
+    rows, _ = list_observations(patient_id, since, None, code_in=SET_CODES)  # 404 if unknown
+    scale = db.session().scalar(select(Patient.spo2_scale).where(Patient.id == patient_id))
+    return [_view(g, scale or 1, now) for g in _group(rows)]
 
 
 def _last_time(patient_id: str) -> datetime | None:
