@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlparse
 from flask import (
     Blueprint,
     abort,
+    g,
     redirect,
     render_template,
     request,
@@ -115,6 +116,7 @@ def intake():
                            "infection_onset": _form_dt("infection_onset", required=False),
                            "external_id": f.get("external_id")})
             p = services.admit_patient(PatientIn.model_validate(data))
+            g.audit_patient_id = p.id  # the audit row names the admitted patient
             return redirect(url_for("web.patient", patient_id=p.id))
         except (ApiError, ValidationError) as exc:
             error = _message(exc)
