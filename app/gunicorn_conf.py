@@ -19,6 +19,10 @@ access_log_format = ('{"logger": "gunicorn.access", "time": "%(t)s", "remote": "
                      '"duration_ms": %(M)s}')
 errorlog = "-"
 loglevel = app_config.env("LOG_LEVEL").lower()
+# Request lines up to gunicorn's maximum (default 4094): the app itself answers an over-long
+# URL (a path segment over 256 characters, a URL over 4096) with a 414 problem+json
+# (app.errors); only a request line over 8190 bytes still gets gunicorn's own 414.
+limit_request_line = 8190
 # Load the app (and torch) once in the master, then fork.
 preload_app = True
 

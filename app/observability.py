@@ -1,4 +1,10 @@
-"""JSON logs to stdout, Prometheus-format metrics and security headers."""
+"""JSON logs to stdout, Prometheus-format metrics and security headers.
+
+Logs never carry request values (docs/maintenance.md): a traceback is logged as the
+exception types and frames only, never ``str(exc)`` (which may quote an observation value or
+the parameters of an SQL statement); rejected requests are logged by ``app.errors`` with
+field names and kinds of error only. Responses carry ``Cache-Control: no-store`` unless the
+view chose its own caching (the versioned, private plot images)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,8 +23,30 @@ from flask import Flask, Response, g, request
 _STD_ATTRS = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message"}
 
 
+def scrubbed_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback (and its causes') with the frames (file, line, function) and
+    exception types but without the messages, which may embed values (an observation, SQL
+    parameters), and without source lines."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    parts = []
+    for e in reversed(chain):
+        frames = "".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'
+                         for f in traceback.extract_tb(e.__traceback__, limit=None))
+        name = f"{type(e).__module__}.{type(e).__qualname__}".removeprefix("builtins.")
+        parts.append(f"Traceback (most recent call last):\n{frames}{name}: "
+                     "(message not logged)\n")
+    return "\nDuring handling, or as a cause of it:\n\n".join(parts)
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields; an
+    exception as its type and scrubbed traceback (``scrubbed_traceback``)."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
@@ -25,8 +54,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STD_ATTRS and not key.startswith("_"):
                 out[key] = value if isinstance(value, (int, float, str, bool)) else str(value)
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            out["exc_type"] = type(record.exc_info[1]).__name__
+            out["exc"] = scrubbed_traceback(record.exc_info[1])
         return json.dumps(out)
 
 
@@ -210,4 +240,8 @@ def init_app(app: Flask) -> None:
         h.setdefault("Referrer-Policy", "no-referrer")
         if app.config.get("SESSION_COOKIE_SECURE"):
             h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # patient data must not stay in a browser's or proxy's cache; a view that chose its
+        # caching (plots: private, versioned, revalidated; static files) keeps it
+        if "Cache-Control" not in h:
+            h["Cache-Control"] = "no-store"
         return resp

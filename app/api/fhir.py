@@ -7,6 +7,11 @@ flow, 3150-0 FiO2, 8310-5 temperature), consciousness (SNOMED CT 110444100000010
 angiotensin II, 2719-3 angiotensin I, 2915-7 plasma renin activity) and our own code system
 for the other endpoints (``on_oxygen`` as ``valueBoolean``). See ``app.codes`` for what was
 verified and how units convert.
+
+Refused (422 naming the path): a ``subject`` other than ``Patient/<the URL's id>`` (absent is
+fine), a ``valueQuantity.comparator`` (we store measured values only), a BP panel component
+other than 8480-6 or 8462-4 or one of them twice, a time outside 1900-2100 (the shared
+``AwareDatetime`` check).
 """
 
 from __future__ import annotations
@@ -32,8 +37,11 @@ from app.codes import (
     UCUM_SYSTEM,
 )
 from app.errors import field_error
+from app.schemas import aware_time
 
 ACCEPTED_STATUS = {"final", "amended", "corrected", "preliminary", "registered"}
+#: the components a BP panel (85354-9) may carry, each at most once: 8480-6 and 8462-4
+PANEL_COMPONENTS = ("sbp_mmhg", "dbp_mmhg")
 
 
 def _obj(value: Any, path: str) -> dict:
@@ -72,6 +80,10 @@ def _code_of(concept: Any, path: str) -> str:
 
 def _quantity(q: Any, path: str) -> tuple[float, str]:
     q = _obj(q, path)
+    if q.get("comparator") is not None:
+        raise field_error(f"{path}.comparator", "not supported: send the measured value "
+                          "(a value beyond a device's or laboratory's range cannot be stored)",
+                          kind="unsupported")
     value = q.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise field_error(f"{path}.value", "must be a number")
@@ -126,20 +138,29 @@ def _observation(res: dict, path: str, source: str) -> list[dict]:
         raise field_error(f"{path}.effectiveDateTime", "not an ISO 8601 date-time") from None
     if time.tzinfo is None:
         raise field_error(f"{path}.effectiveDateTime", "needs a timezone")
-    if time.year < 1900:
-        raise field_error(f"{path}.effectiveDateTime", "must be after 1900")
+    try:
+        time = aware_time(time)
+    except ValueError as exc:
+        raise field_error(f"{path}.effectiveDateTime", str(exc), kind="datetime_window"
+                          ) from None
     code = _code_of(res.get("code"), f"{path}.code")
     out = []
     if code == BP_PANEL_LOINC:
         comps = res.get("component")
         if not isinstance(comps, list) or not comps:
             raise field_error(f"{path}.component", "the 85354-9 panel needs components")
+        seen: set[str] = set()
         for i, comp in enumerate(comps):
             cpath = f"{path}.component[{i}]"
             comp = _obj(comp, cpath)
             ccode = _code_of(comp.get("code"), f"{cpath}.code")
-            if ccode == BP_PANEL_LOINC:
-                raise field_error(f"{cpath}.code", "a panel cannot nest a panel")
+            if ccode not in PANEL_COMPONENTS:
+                raise field_error(f"{cpath}.code", "a blood pressure panel (85354-9) takes "
+                                  "only 8480-6 (systolic) and 8462-4 (diastolic) components")
+            if ccode in seen:
+                raise field_error(f"{cpath}.code", "a blood pressure panel takes each of "
+                                  "8480-6 and 8462-4 at most once", kind="duplicate")
+            seen.add(ccode)
             value, unit = _value(comp, ccode, cpath)
             out.append({"time": time, "code": ccode, "value": value, "unit": unit,
                         "source": source, "_path": cpath})
@@ -150,11 +171,26 @@ def _observation(res: dict, path: str, source: str) -> list[dict]:
     return out
 
 
-def parse(body: Any, source: str = "fhir") -> list[dict]:
-    """Observations from a FHIR Observation or Bundle of Observations (raises ApiError)."""
+def _check_subject(res: dict, path: str, patient_id: str | None) -> None:
+    """An Observation's ``subject``, if present, must reference the URL's patient
+    (``Patient/<id>``, optionally after a base URL)."""
+    if "subject" not in res or patient_id is None:
+        return
+    subject = _obj(res["subject"], f"{path}.subject")
+    ref = subject.get("reference")
+    if not isinstance(ref, str) or not (ref == f"Patient/{patient_id}"
+                                        or ref.endswith(f"/Patient/{patient_id}")):
+        raise field_error(f"{path}.subject", "must reference the patient of the URL "
+                          "(Patient/<id>), or be left out", kind="subject_mismatch")
+
+
+def parse(body: Any, source: str = "fhir", patient_id: str | None = None) -> list[dict]:
+    """Observations from a FHIR Observation or Bundle of Observations (raises ApiError);
+    with ``patient_id``, each ``subject`` must be that patient (or absent)."""
     body = _obj(body, "body")
     kind = body.get("resourceType")
     if kind == "Observation":
+        _check_subject(body, "Observation", patient_id)
         return _observation(body, "Observation", source)
     if kind != "Bundle":
         raise field_error("resourceType", f"must be Observation or Bundle, got {kind!r}")
@@ -169,6 +205,7 @@ def parse(body: Any, source: str = "fhir") -> list[dict]:
         if res.get("resourceType") != "Observation":
             raise field_error(f"entry[{i}].resource.resourceType",
                               f"must be Observation, got {res.get('resourceType')!r}")
+        _check_subject(res, f"entry[{i}].resource", patient_id)
         out.extend(_observation(res, f"entry[{i}].resource", source))
     return out
 

@@ -37,11 +37,18 @@ _MODELS = [
 _FHIR_SCHEMAS = {
     "FhirObservation": {
         "type": "object", "required": ["resourceType", "status", "code"],
-        "description": "FHIR R4 Observation (vital signs / lab); see the API guide",
+        "description": "FHIR R4 Observation (vital signs / lab); see the API guide. "
+                       "`subject`, if given, must be Patient/<the URL's id>; a "
+                       "`valueQuantity.comparator` is refused; a BP panel (85354-9) takes "
+                       "only 8480-6 and 8462-4 components, each at most once",
         "properties": {"resourceType": {"const": "Observation"},
                        "status": {"type": "string"},
                        "code": {"type": "object"},
-                       "effectiveDateTime": {"type": "string", "format": "date-time"},
+                       "subject": {"type": "object", "properties": {
+                           "reference": {"type": "string"}}},
+                       "effectiveDateTime": {"type": "string", "format": "date-time",
+                                             "description": "with a UTC offset, from "
+                                                            "1900 to 2100 UTC"},
                        "valueQuantity": {"type": "object"},
                        "component": {"type": "array", "items": {"type": "object"}}}},
     "FhirBundle": {
@@ -61,13 +68,15 @@ def _problem(description: str) -> dict:
 
 
 ERR = {
-    "400": _problem("bad query parameter or malformed JSON"),
+    "400": _problem("bad query parameter, malformed JSON, or JSON nested deeper than 64 "
+                    "levels"),
     "401": _problem("authentication required"),
     "403": _problem("missing scope or CSRF token"),
     "404": _problem("unknown patient (or observation)"),
     "409": _problem("conflict (duplicate external_id, no observations to forecast from, or "
                     "patient-discharged: a write to a discharged patient)"),
-    "413": _problem("body too large"),
+    "413": _problem("body over 2 MiB (chunked bodies too)"),
+    "414": _problem("URL too long: a path segment over 256 characters or a URL over 4096"),
     "415": _problem("unsupported Content-Type"),
     "422": _problem("invalid input; `errors` names each field"),
     "503": _problem("model bundle not loaded"),
@@ -85,7 +94,7 @@ READINGS_ERR = {
 
 
 def _errors(*codes: str) -> dict:
-    return {c: ERR[c] for c in ("401", "403", *codes)}
+    return {c: ERR[c] for c in ("401", "403", "414", *codes)}
 
 
 def _ok(model: str, status: str = "200", description: str = "OK") -> dict:
@@ -306,9 +315,9 @@ def _core_paths() -> dict[str, Any]:
                                "Accept: application/fhir+json)",
                     "parameters": [PID,
                                    _query("since", {"type": "string", "format": "date-time"},
-                                          "from this time (inclusive)"),
+                                          "from this time (inclusive; 1900-2100 UTC)"),
                                    _query("until", {"type": "string", "format": "date-time"},
-                                          "up to this time (inclusive)"),
+                                          "up to this time (inclusive; 1900-2100 UTC)"),
                                    _query("code", {"type": "string", "enum": sorted(CODES)},
                                           "only this code"),
                                    _query("limit", {"type": "integer", "minimum": 1,
@@ -318,7 +327,7 @@ def _core_paths() -> dict[str, Any]:
                     "responses": {"200": {"description": "OK", "content": {
                         "application/json": {"schema": _ref("ObservationPage")},
                         "application/fhir+json": {"schema": _ref("FhirBundle")}}},
-                        **_errors("400", "404")}}},
+                        **_errors("400", "404", "422")}}},
         "/api/v1/patients/{patient_id}/forecast": {
             "get": {"operationId": "getForecast", "tags": ["forecasts"],
                     "summary": "Forecast with central intervals, cached by data/model version",
@@ -341,7 +350,8 @@ def _core_paths() -> dict[str, Any]:
                                    **_errors("400", "415", "422", "503")}}},
         "/api/v1/model": {
             "get": {"operationId": "getModel", "tags": ["meta"],
-                    "summary": "Model version and evaluation metrics",
+                    "summary": "Model version, engines and evaluation metrics (no server "
+                               "path)",
                     "responses": {**_ok("ModelOut"), **_errors("503")}}},
     }
 

@@ -37,6 +37,7 @@ from app.schemas import (
     SimulateRequest,
     SimulationOut,
     StatusOut,
+    aware_time,
 )
 from app.services import corrections, dosing, freshness, los
 from app.services.dosing import ConfirmationRequired
@@ -84,16 +85,23 @@ def body_json() -> Any:
                        [{"field": "body", "message": "malformed JSON"}]) from None
 
 
+def _strict(model: type[BaseModel]) -> Any:
+    """The (well-formed) JSON body validated against ``model`` in pydantic's strict mode: a
+    number is a JSON number (no ``true``, no ``"120"``), a boolean a JSON boolean; 422
+    naming the field."""
+    try:
+        return model.model_validate_json(request.get_data(cache=True), strict=True)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+
+
 def parse_body(model: type[BaseModel]) -> Any:
-    """The JSON body validated against ``model`` (422 naming the field)."""
-    data = body_json()
+    """The JSON body validated against ``model`` (400 malformed, 415, 422 naming the field)."""
+    body_json()
     if request.mimetype != "application/json":
         raise ApiError(415, "Unsupported Media Type", "Content-Type must be application/json",
                        [{"field": "Content-Type", "message": "unsupported"}])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_problem(exc) from None
+    return _strict(model)
 
 
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
@@ -132,7 +140,10 @@ def _time_arg(name: str) -> datetime | None:
         raise field_error(name, "must be an ISO 8601 date-time", 400) from None
     if t.tzinfo is None:
         raise field_error(name, "needs a timezone", 400)
-    return t
+    try:
+        return aware_time(t)
+    except ValueError as exc:
+        raise field_error(name, str(exc), kind="datetime_window") from None
 
 
 def forecast_args() -> dict[str, Any]:
@@ -220,17 +231,14 @@ def post_observations(patient_id: str):
     services.get_patient(patient_id)
     data = body_json()
     if request.mimetype == FHIR_JSON:
-        items = fhir.parse(data, source="fhir")
+        items = fhir.parse(data, source="fhir", patient_id=patient_id)
         paths = [item["_path"] for item in items]
         try:
             rows, version = services.record_observations(patient_id, items, paths)
         except ValidationError as exc:
             raise validation_problem(exc) from None
     else:
-        try:
-            batch = ObservationBatch.model_validate(data)
-        except ValidationError as exc:
-            raise validation_problem(exc) from None
+        batch = _strict(ObservationBatch)
         rows, version = services.record_observations(patient_id, batch.observations)
     return _out(Recorded, {"recorded": len(rows), "patient_version": version,
                            "items": [_observation(r) for r in rows],

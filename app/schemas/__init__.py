@@ -5,6 +5,7 @@ bedside observation set and NEWS2. Every name is importable from ``app.schemas``
 
 from app.schemas.core import (
     MAX_HORIZON_H,
+    TIME_WINDOW_MESSAGE,
     AwareDatetime,
     CodeName,
     Consciousness,
@@ -42,6 +43,7 @@ from app.schemas.core import (
     Timestamp,
     TwinRegimen,
     TwinScenario,
+    aware_time,
 )
 from app.schemas.news2 import (
     News2In,
@@ -61,7 +63,8 @@ from app.schemas.news2 import (
 )
 
 __all__ = [
-    "MAX_HORIZON_H", "AwareDatetime", "CodeName", "Consciousness", "Drug", "EndpointSeries",
+    "MAX_HORIZON_H", "TIME_WINDOW_MESSAGE", "AwareDatetime", "CodeName", "Consciousness",
+    "Drug", "EndpointSeries",
     "ForecastOut", "Glucose", "ModelOut", "News2In", "News2Out", "News2SetOut",
     "ObservationBatch", "ObservationIn", "ObservationOut", "ObservationPage",
     "ObservationSetIn", "ObservationSetRecorded", "ObservationStatus",
@@ -71,5 +74,5 @@ __all__ = [
     "ScenarioOut", "ScenarioRequest", "ScenarioSummary", "SetDBP", "SetFiO2", "SetFlow",
     "SetHR", "SetRR", "SetSBP", "SetSpO2", "SetTemp", "SimulateRequest", "SimulationOut",
     "Spo2Scale", "StatusOut", "StatusReason", "Strict", "Timestamp", "TwinRegimen",
-    "TwinScenario",
+    "TwinScenario", "aware_time",
 ]

@@ -3,18 +3,22 @@ simulations (pydantic v2); they also generate the OpenAPI schemas."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from app.codes import ACVPU, CODES
 from twin.drugs import DRUG_NAMES
@@ -26,15 +30,36 @@ DRUGS: tuple[str, ...] = tuple(DRUG_NAMES)
 Drug = Literal[DRUGS]  # type: ignore[valid-type]
 
 
+#: the times the service takes: [TIME_MIN, TIME_MAX) in UTC; outside, time arithmetic
+#: (look-back windows, UTC conversion) could overflow, and no reading is dated so
+TIME_MIN = datetime(1900, 1, 1, tzinfo=UTC)
+TIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+TIME_WINDOW_MESSAGE = "must be between 1900 and 2100"
+
+
 def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("needs a timezone, e.g. 2026-01-31T08:00:00Z")
-    if value.year < 1900:  # also keeps time arithmetic (look-back windows) in range
-        raise ValueError("must be after 1900")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PydanticCustomError("timezone_required",
+                                  "needs a timezone, e.g. 2026-01-31T08:00:00Z")
+    if not TIME_MIN <= value < TIME_MAX:  # aware comparison: no UTC conversion, no overflow
+        raise PydanticCustomError("datetime_window", TIME_WINDOW_MESSAGE)
     return value
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+#: every date-time the service takes (bodies, FHIR, query arguments): a UTC offset, and
+#: between 1900-01-01 and 2100-01-01 UTC
+AwareDatetime = Annotated[datetime, AfterValidator(_aware), WithJsonSchema({
+    "type": "string", "format": "date-time",
+    "description": "ISO 8601 with a UTC offset, from 1900-01-01 to 2100-01-01 UTC"})]
+_AWARE = TypeAdapter(AwareDatetime)
+
+
+def aware_time(value: datetime) -> datetime:
+    """``value`` checked as an ``AwareDatetime`` field is; ValueError with the message."""
+    try:
+        return _AWARE.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(exc.errors(include_input=False)[0]["msg"]) from None
 #: a response's date-time: ISO 8601 as ``datetime.isoformat`` writes it (``+00:00``)
 Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
                                                 when_used="json"),
@@ -42,13 +67,21 @@ Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=
 
 
 class Strict(BaseModel):
-    """Base of request bodies: unknown fields are an error."""
+    """Base of request bodies: unknown fields are an error. The API validates its JSON
+    bodies in pydantic's strict mode (``app.api.routes.parse_body``): no ``true`` or
+    ``"120"`` for a number; the pages convert their form strings first."""
 
     model_config = ConfigDict(extra="forbid")
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # True == 1: a Literal[1, 2] would take it
+        raise PydanticCustomError("literal_error", "Input should be 1 or 2")
+    return value
+
+
 #: NEWS2 SpO2 scale: 1 (usual), 2 (hypercapnic respiratory failure, target 88-92 %)
-Spo2Scale = Annotated[Literal[1, 2], Field(
+Spo2Scale = Annotated[Literal[1, 2], BeforeValidator(_not_bool), Field(
     description="NEWS2 SpO2 scale: 1, or 2 for a prescribed target of 88-92 % "
                 "(hypercapnic respiratory failure)")]
 Consciousness = Annotated[Literal[ACVPU], Field(  # type: ignore[valid-type]
@@ -332,11 +365,12 @@ class SimulationOut(BaseModel):
 
 
 class ModelOut(BaseModel):
+    """The bundle in service (no server path: where it is loaded from is the operator's)."""
+
     model_version: str
     engines: list[str]
     default_engine: str
     metrics: dict
-    model_uri: str
 
 
 class Problem(BaseModel):

@@ -9,7 +9,8 @@
   ``duplicate-observation`` naming the field and the stored observation's id. A reading
   marked entered in error does not count: recording the right reading again is the correction.
 
-Messages name fields and codes, never values (they are logged).
+Messages name fields and codes, never values; the log line of a refusal carries the field
+and the kind of error (``ApiError.kinds``) only.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def _check_bp(readings: Sequence[Reading], stored: list[Observation]) -> None:
                 name = field or next(r.value_field for r in readings
                                      if r.code == "sbp_mmhg" and r.time == t)
                 raise ApiError(422, "Invalid input", f"{name}: {DBP_NOT_BELOW_SBP}",
-                               [{"field": name, "message": DBP_NOT_BELOW_SBP}])
+                               [{"field": name, "message": DBP_NOT_BELOW_SBP}],
+                               kinds=[DBP_NOT_BELOW_SBP])  # value-free: the log says it
 
 
 def _check_duplicates(readings: Sequence[Reading], stored: list[Observation]) -> None:

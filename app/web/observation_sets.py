@@ -15,7 +15,7 @@ from typing import Any
 
 from app import codes
 from app.errors import ApiError
-from app.schemas import ObservationIn
+from app.schemas import ObservationIn, aware_time
 from app.services.readings import DBP_NOT_BELOW_SBP, DUPLICATE_OBSERVATION
 from app.web import localtime
 
@@ -70,10 +70,16 @@ def parse(form) -> tuple[list[ObservationIn], dict[str, str]]:
     else:
         try:
             when = localtime.parse_local(raw_time)
-            if when > datetime.now(UTC) + CLOCK_SKEW:
-                errors["time"] = "The time is in the future."
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: year 1 in a zone east of UTC
             errors["time"] = "Enter the time as date and time."
+        else:
+            try:
+                when = aware_time(when)  # the API's window: 1900-2100
+            except ValueError:
+                errors["time"] = "The time must be between 1900 and 2100."
+            else:
+                if when > datetime.now(UTC) + CLOCK_SKEW:
+                    errors["time"] = "The time is in the future."
     values: dict[str, float] = {}
     for name, label, unit, _ in VITALS + LABS:
         raw = (form.get(name) or "").strip()

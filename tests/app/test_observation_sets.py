@@ -202,6 +202,12 @@ def test_fhir_round_trip_of_each_new_loinc(client, auth_headers, patient, fhir_c
     assert again.status_code == 409 and again.get_json()["type"] == "duplicate-observation"
     other = client.post("/api/v1/patients", json={"age": 60},
                         headers=auth_headers).get_json()["id"]
+    # the export names its patient: filed under another one it is refused (issue 15) ...
+    wrong = client.post(f"/api/v1/patients/{other}/observations", json=res,
+                        headers={**auth_headers, "Content-Type": FHIR})
+    assert wrong.status_code == 422
+    assert wrong.get_json()["errors"][0]["field"] == "Observation.subject"
+    res = {k: v for k, v in res.items() if k != "subject"}  # ... without a subject it is taken
     again = client.post(f"/api/v1/patients/{other}/observations", json=res,
                         headers={**auth_headers, "Content-Type": FHIR})
     assert again.status_code == 201, again.get_json()
@@ -243,6 +249,12 @@ def test_fhir_acvpu_round_trip(client, auth_headers, patient, value, level, stor
     assert again.status_code == 409 and again.get_json()["type"] == "duplicate-observation"
     other = client.post("/api/v1/patients", json={"age": 60},
                         headers=auth_headers).get_json()["id"]
+    # the export names its patient: filed under another one it is refused (issue 15) ...
+    wrong = client.post(f"/api/v1/patients/{other}/observations", json=res,
+                        headers={**auth_headers, "Content-Type": FHIR})
+    assert wrong.status_code == 422
+    assert wrong.get_json()["errors"][0]["field"] == "Observation.subject"
+    res = {k: v for k, v in res.items() if k != "subject"}  # ... without a subject it is taken
     again = client.post(f"/api/v1/patients/{other}/observations", json=res,
                         headers={**auth_headers, "Content-Type": FHIR})
     assert again.status_code == 201 and again.get_json()["items"][0]["value"] == stored
