@@ -1,5 +1,6 @@
 """Management commands that are not about logins: ``erase-patient`` and ``purge``
-(``app.services.erasure``). Login and token commands live in ``app.auth``."""
+(``app.services.erasure``), ``audit-verify`` (``app.services.audit_chain``). Login and token
+commands live in ``app.auth``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from app import db
 from app.errors import ApiError
-from app.services import erasure
+from app.services import audit_chain, erasure
 
 
 def _operator() -> str:
@@ -57,3 +59,18 @@ def init_app(app: Flask) -> None:
     """Register the commands on ``flask --app app``."""
     app.cli.add_command(erase_patient_command)
     app.cli.add_command(purge_command)
+    app.cli.add_command(audit_verify_command)
+
+
+@click.command("audit-verify")
+@with_appcontext
+def audit_verify_command() -> None:
+    """Check the audit log's hash chain: exit 0 when intact, else 1 naming the first bad
+    row."""
+    with db.get_engine().connect() as conn:
+        verdict = audit_chain.verify(conn)
+    if not verdict.ok:
+        click.echo(f"audit chain broken at row {verdict.bad_id}: {verdict.reason} "
+                   f"({verdict.checked} rows before it verified)", err=True)
+        raise SystemExit(1)
+    click.echo(f"audit chain intact: {verdict.checked} rows verified")

@@ -255,6 +255,22 @@ class AuditEvent(Base):
     status: Mapped[int] = mapped_column(Integer)
     #: what was confirmed or changed, as JSON (e.g. the dosing warnings of a confirmation)
     detail: Mapped[str | None] = mapped_column(Text)
+    #: the caller's address (the proxy's forwarded one only when the proxy is trusted)
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    #: the hash chain (``app.services.audit_chain``): the previous row's hash and this one's
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The audit chain's head: one row (id 1) with the newest row's hash and the count.
+    Every append updates it first, so appends are serialised (a row lock)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class ForecastCache(Base):

@@ -7,11 +7,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import has_request_context, request
 from sqlalchemy import insert
 
 from app import db
-from app.models import AuditEvent, ForecastRun, utcnow
+from app.models import ForecastRun, utcnow
 from app.observability import METRICS
+from app.services import audit_chain
+
+
+def _client_addr() -> str | None:
+    """The caller's address (the socket's peer; a proxy's forwarded address is not trusted)."""
+    return request.remote_addr[:64] if has_request_context() and request.remote_addr else None
 
 
 def audit(actor: str | None, method: str, path: str, patient_id: str | None,
@@ -22,18 +29,19 @@ def audit(actor: str | None, method: str, path: str, patient_id: str | None,
     row = {"time": datetime.now(UTC), "actor": actor, "action": action, "method": method,
            "path": path[:256].replace("\x00", "\\0"),
            "patient_id": None if patient_id is None else patient_id.replace("\x00", "\\0"),
-           "status": status}
+           "status": status, "client_addr": _client_addr()}
     with db.get_engine().begin() as conn:
-        conn.execute(insert(AuditEvent).values(**row))
+        audit_chain.append(conn, row)
 
 
 def audit_change(actor: str | None, method: str, path: str, patient_id: str,
                  detail: dict[str, Any], status: int = 200) -> None:
     """One write row with ``detail`` (what changed, as JSON; codes and ids, never values)."""
     with db.get_engine().begin() as conn:
-        conn.execute(insert(AuditEvent).values(
-            time=utcnow(), actor=actor, action="write", method=method[:8], path=path[:256],
-            patient_id=patient_id, status=status, detail=json.dumps(detail)))
+        audit_chain.append(conn, {
+            "time": utcnow(), "actor": actor, "action": "write", "method": method[:8],
+            "path": path[:256], "patient_id": patient_id, "status": status,
+            "detail": json.dumps(detail), "client_addr": _client_addr()})
 
 
 def flush_audit() -> None:

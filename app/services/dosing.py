@@ -23,11 +23,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from app import codes, db
 from app.errors import ApiError
-from app.models import OBS_FINAL, AuditEvent, Observation, Patient, utcnow
+from app.models import OBS_FINAL, Observation, Patient, utcnow
+from app.services import audit_chain
 
 CONFIRMATION_REQUIRED = "confirmation-required"
 #: latest readings older than this are not used for the warnings
@@ -271,6 +272,7 @@ def audit_regimen(actor: str | None, method: str, path: str, patient_id: str,
     """One audit row for a confirmed regimen (``detail`` holds its warnings) or a stopped
     treatment (action ``write``)."""
     with db.get_engine().begin() as conn:
-        conn.execute(insert(AuditEvent).values(
-            time=utcnow(), actor=actor, action=action, method=method[:8], path=path[:256],
-            patient_id=patient_id, status=200, detail=json.dumps(detail)))
+        audit_chain.append(conn, {
+            "time": utcnow(), "actor": actor, "action": action, "method": method[:8],
+            "path": path[:256], "patient_id": patient_id, "status": 200,
+            "detail": json.dumps(detail)})

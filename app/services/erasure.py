@@ -31,11 +31,13 @@ from app.models import (
     WebhookDelivery,
     utcnow,
 )
+from app.services import audit_chain
 from app.services.audit import flush_audit
 
-#: tables whose rows carry the patient's id in ``patient_id``, erased in this order
+#: tables whose rows carry the patient's id in ``patient_id``, erased in this order (and the
+#: audit rows naming them, recorded in the erasure's own row so the chain still verifies)
 BY_PATIENT = (Observation, Regimen, PatientChange, AlertOverride, AlertEvent, Alert,
-              ForecastRun, ForecastCache, AuditEvent)
+              ForecastRun, ForecastCache)
 
 
 def erase_patient(patient_id: str, actor: str) -> dict[str, int]:
@@ -52,16 +54,22 @@ def erase_patient(patient_id: str, actor: str) -> dict[str, int]:
     counts[WebhookDelivery.__tablename__] = s.execute(
         delete(WebhookDelivery).where(or_(WebhookDelivery.alert_id.in_(alert_ids),
                                           WebhookDelivery.body.like(mentioned)))).rowcount
+    conn = s.connection()
+    audit_ids = list(s.scalars(select(AuditEvent.id).where(or_(
+        AuditEvent.patient_id == patient_id, AuditEvent.path.like(f"%{patient_id}%")))))
+    erased_audit = audit_chain.chain_of(conn, audit_ids)  # ids and hashes, no values
     for table in BY_PATIENT:
         counts[table.__tablename__] = s.execute(
             delete(table).where(table.patient_id == patient_id)).rowcount
-    counts[AuditEvent.__tablename__] += s.execute(
-        delete(AuditEvent).where(AuditEvent.path.like(f"%{patient_id}%"))).rowcount
+    counts[AuditEvent.__tablename__] = s.execute(
+        delete(AuditEvent).where(AuditEvent.id.in_(audit_ids))).rowcount
     counts[Patient.__tablename__] = s.execute(
         delete(Patient).where(Patient.id == patient_id)).rowcount
-    s.add(AuditEvent(time=utcnow(), actor=actor, action="erase", method="ERASE",
-                     path="erase-patient", patient_id=patient_id, status=200,
-                     detail=json.dumps({"erased_rows": counts}, sort_keys=True)))
+    audit_chain.append(conn, {
+        "time": utcnow(), "actor": actor, "action": "erase", "method": "ERASE",
+        "path": "erase-patient", "patient_id": patient_id, "status": 200,
+        "detail": json.dumps({"erased_rows": counts, "erased_audit": erased_audit},
+                             sort_keys=True)})
     s.commit()
     return counts
 
@@ -77,14 +85,20 @@ def purge_older_than(audit_days: float | None, observation_days: float | None,
         cutoff = now - timedelta(days=observation_days)
         counts["observations"] = s.execute(
             delete(Observation).where(Observation.time < cutoff)).rowcount
-    if audit_days is not None:
+    cut = None
+    if audit_days is not None:  # the oldest rows, a prefix of the chain by id
         cutoff = now - timedelta(days=audit_days)
-        counts["audit_log"] = s.execute(
-            delete(AuditEvent).where(AuditEvent.time < cutoff)).rowcount
-    s.add(AuditEvent(time=now, actor=actor, action="purge", method="PURGE", path="purge",
-                     patient_id=None, status=200, detail=json.dumps(
-                         {"audit_days": audit_days, "observation_days": observation_days,
-                          "deleted_rows": counts}, sort_keys=True)))
+        last = s.scalar(select(func.max(AuditEvent.id)).where(AuditEvent.time < cutoff))
+        counts["audit_log"] = 0
+        if last is not None:
+            cut = s.scalar(select(AuditEvent.row_hash).where(AuditEvent.id == last))
+            counts["audit_log"] = s.execute(
+                delete(AuditEvent).where(AuditEvent.id <= last)).rowcount
+    audit_chain.append(s.connection(), {
+        "time": now, "actor": actor, "action": "purge", "method": "PURGE", "path": "purge",
+        "status": 200, "detail": json.dumps(
+            {"audit_days": audit_days, "observation_days": observation_days,
+             "deleted_rows": counts, "chain_cut": cut}, sort_keys=True)})
     s.commit()
     return counts
 
@@ -94,7 +108,7 @@ def rows_mentioning(patient_id: str) -> dict[str, int]:
     s = db.session()
     out = {t.__tablename__: s.scalar(select(func.count()).select_from(t)
                                      .where(t.patient_id == patient_id)) or 0
-           for t in BY_PATIENT}
+           for t in (*BY_PATIENT, AuditEvent)}
     out["patients"] = s.scalar(select(func.count()).select_from(Patient)
                                .where(Patient.id == patient_id)) or 0
     out["webhook_deliveries"] = s.scalar(

@@ -81,8 +81,13 @@ def test_erase_patient_leaves_only_the_erasure_audit(model_app, api):
     assert row.action == "erase" and row.actor.startswith("cli")
     detail = json.loads(row.detail)
     assert detail["erased_rows"]["patients"] == 1
-    assert set(detail) == {"erased_rows"}  # what was erased: row counts, no values
+    # what was erased: row counts, and the erased audit rows' ids and hashes; no values
+    assert set(detail) == {"erased_rows", "erased_audit"}
     assert all(isinstance(n, int) for n in detail["erased_rows"].values())
+    assert detail["erased_audit"] and all(
+        isinstance(i, int) and len(a) == len(b) == 64 for i, a, b in detail["erased_audit"])
+    verify = model_app.test_cli_runner().invoke(args=["audit-verify"])
+    assert verify.exit_code == 0, verify.output  # the erasure is a recorded gap
     after_other = _rows_mentioning(model_app, other)
     assert after_other == other_before  # the other patient is untouched
     assert client.get(f"/api/v1/patients/{pid}", headers=h).status_code == 404
