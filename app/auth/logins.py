@@ -4,23 +4,24 @@
 client address within ``WINDOW`` lock that account or address for ``LOCKOUT``; a locked
 login is refused with 429 before any password is checked. Every check costs exactly one
 scrypt run: an unknown or inactive user (or one without a password) is checked against a
-fixed dummy hash. Failures and lockouts are written to the audit log and logged, never with
-the password (and an unknown name is logged as unknown, since it may be a mistyped password).
+fixed dummy hash. Failures and lockouts are logged here and returned in ``LoginResult.audit``
+for the login view to write through the audit service (the services layer sits above this
+one); never with the password, and an unknown name is kept as unknown (it may be a mistyped
+password).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash
 
 from app import db
-from app.models import AuditEvent, LoginFailure, LoginLockout, User, utcnow
+from app.models import LoginFailure, LoginLockout, User, utcnow
 
 log = logging.getLogger("app.auth")
 
@@ -43,6 +44,8 @@ class LoginResult:
     status: int = 200  # 401 wrong, 429 locked
     message: str | None = None
     user_id: int | None = None
+    #: audit rows to write: (status, detail) with detail {"event", "account", "client"}
+    audit: tuple[tuple[int, dict], ...] = ()
 
 
 def locked_message(minutes: int) -> str:
@@ -51,11 +54,8 @@ def locked_message(minutes: int) -> str:
             "or ask an administrator.")
 
 
-def _audit(s, action: str, account: str | None, client: str, status: int, event: str) -> None:
-    s.execute(insert(AuditEvent).values(
-        time=utcnow(), actor=None, action=action, method="POST", path="/login",
-        patient_id=None, status=status,
-        detail=json.dumps({"event": event, "account": account, "client": client})))
+def _event(status: int, event: str, account: str | None, client: str) -> tuple[int, dict]:
+    return status, {"event": event, "account": account, "client": client}
 
 
 def _locked_until(s, account: str, client: str):
@@ -88,11 +88,10 @@ def check_login(name: str, password: str, client_addr: str | None) -> LoginResul
         user = s.scalar(select(User).where(User.name == account, User.active.is_(True)))
         known = account if user is not None else None
         if until is not None:
-            _audit(s, "login", known, client, 429, "refused-locked")
-            s.commit()
             log.warning("login refused: locked", extra={"account": known or "(unknown)",
                                                         "client": client})
-            return LoginResult(False, 429, locked_message(_minutes_left(until, now)))
+            return LoginResult(False, 429, locked_message(_minutes_left(until, now)),
+                               audit=(_event(429, "login-refused-locked", known, client),))
         stored = user.password_hash if user is not None and user.password_hash else None
         ok = check_password_hash(stored or DUMMY_HASH, password) and stored is not None
         if ok:
@@ -103,7 +102,7 @@ def check_login(name: str, password: str, client_addr: str | None) -> LoginResul
         s.execute(delete(LoginFailure).where(LoginFailure.time < now - KEEP))
         s.execute(delete(LoginLockout).where(LoginLockout.until < now - KEEP))
         s.flush()
-        _audit(s, "login", known, client, 401, "failed")
+        events = [_event(401, "login-failed", known, client)]
         log.warning("login failed", extra={"account": known or "(unknown)", "client": client})
         locks = []
         if _failures_since_lock(s, "account", account, LoginFailure.account,
@@ -114,10 +113,11 @@ def check_login(name: str, password: str, client_addr: str | None) -> LoginResul
             locks.append(("address", client))
         for scope, key in locks:
             s.add(LoginLockout(scope=scope, key=key, created_at=now, until=now + LOCKOUT))
-            _audit(s, "lockout", known, client, 429, f"{scope}-locked")
+            events.append(_event(429, f"login-lockout-{scope}", known, client))
             log.warning("login lockout", extra={"scope": scope, "client": client,
                                                 "account": known or "(unknown)"})
         s.commit()
         if locks:
-            return LoginResult(False, 429, locked_message(_minutes_left(now + LOCKOUT, now)))
-        return LoginResult(False, 401, WRONG)
+            return LoginResult(False, 429, locked_message(_minutes_left(now + LOCKOUT, now)),
+                               audit=tuple(events))
+        return LoginResult(False, 401, WRONG, audit=tuple(events))

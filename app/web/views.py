@@ -23,6 +23,7 @@ from app.errors import ApiError, validation_problem
 from app.models import OBS_ENTERED_IN_ERROR
 from app.schemas import PatientIn, RegimenIn
 from app.services import corrections, dosing, regimens
+from app.services.audit import audit_change
 from app.services.regimens import regimen_active, regimen_entry
 from app.web import forecast_view, localtime, observation_sets, whatif_view
 from app.web import ward as ward_rows
@@ -53,6 +54,8 @@ def login():
     if request.method == "POST":
         name = request.form.get("username", "")
         result = auth.check_login(name, request.form.get("password", ""), request.remote_addr)
+        for code, detail in result.audit:  # failures and lockouts, never the password
+            audit_change(None, "POST", "/login", None, detail, status=code)
         if result.ok:
             auth.login_user(name)
             return redirect(_safe_next(request.args.get("next")))

@@ -152,12 +152,21 @@ def test_failures_and_lockouts_are_audited_and_logged_without_the_password(
         _post(client, user, WRONG)
     _post(client, "someone-else", "my-secret-typed-as-name")
     with app.app_context(), db.new_session() as s:
-        rows = s.scalars(select(AuditEvent).where(AuditEvent.path == "/login")).all()
-    failed = [r for r in rows if r.action == "login" and r.status == 401]
-    locks = [r for r in rows if r.action == "lockout"]
+        rows = s.scalars(select(AuditEvent).where(AuditEvent.path == "/login",
+                                                  AuditEvent.detail.is_not(None))).all()
+    events = [json.loads(r.detail) for r in rows]
+    failed = [e for e, r in zip(events, rows, strict=True)
+              if e["event"] == "login-failed" and r.status == 401]
+    locks = [e for e in events if e["event"] == "login-lockout-account"]
     assert len(failed) == 6 and len(locks) == 1
-    assert json.loads(locks[0].detail)["account"] == user
-    assert json.loads(failed[-1].detail)["account"] is None  # unknown names are not kept
+    assert locks[0]["account"] == user and locks[0]["client"] == "127.0.0.1"
+    assert failed[-1]["account"] is None  # unknown names are not kept
+    assert all(r.actor is None for r in rows)
+    _post(client, user, RIGHT)  # locked: the refusal is audited too
+    with app.app_context(), db.new_session() as s:
+        last = s.scalars(select(AuditEvent).where(AuditEvent.detail.is_not(None))
+                         .order_by(AuditEvent.id.desc())).first()
+    assert last.status == 429 and json.loads(last.detail)["event"] == "login-refused-locked"
     text = " ".join(f"{r.detail} {r.actor}" for r in rows) + caplog.text
     assert WRONG not in text and "my-secret-typed-as-name" not in text
     assert "login failed" in caplog.text and "login lockout" in caplog.text
