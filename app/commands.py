@@ -55,11 +55,42 @@ def purge_command(audit_days: float | None, observation_days: float | None) -> N
     click.echo(json.dumps({"deleted": counts}, sort_keys=True))
 
 
+#: PostgreSQL grants of the service's own login role: full use of the data tables, but the
+#: audit log only read and appended (the chain head is updated by every append)
+APP_ROLE_GRANTS = (
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+    "REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.audit_log FROM {role}",
+    "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.alembic_version FROM {role}",
+)
+
+
+@click.command("grant-app-role")
+@click.argument("role")
+@with_appcontext
+def grant_app_role_command(role: str) -> None:
+    """PostgreSQL: give ROLE (the login the service runs as) what it needs and no more: it
+    may read and append to the audit log but not update or delete it. Run as the owner (the
+    role that ran the migrations); erase-patient and purge keep running as the owner."""
+    engine = db.get_engine()
+    if engine.dialect.name != "postgresql":
+        raise click.ClickException("grant-app-role is for PostgreSQL (SQLite has no roles)")
+    if not role.replace("_", "").isalnum():
+        raise click.ClickException("a role name is letters, digits and _")
+    with engine.begin() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        for statement in APP_ROLE_GRANTS:
+            conn.exec_driver_sql(statement.format(schema=schema, role=role))
+    click.echo(f"granted {role} on schema {schema}: audit_log read and insert only")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on ``flask --app app``."""
     app.cli.add_command(erase_patient_command)
     app.cli.add_command(purge_command)
     app.cli.add_command(audit_verify_command)
+    app.cli.add_command(grant_app_role_command)
 
 
 @click.command("audit-verify")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # PostgreSQL for the storage tests: a throw-away cluster on 127.0.0.1:55432 with database
-# twin_test owned by role twin (password twin). Tests find it at
+# twin_test owned by role twin (password twin; it may create roles: the audit grant test).
+# Tests find it at
 #   postgresql+psycopg://twin:twin@127.0.0.1:55432/twin_test  (or TEST_DATABASE_URL).
 # Idempotent: reuses the cluster if it is already running.
 set -euo pipefail
@@ -37,6 +38,8 @@ PSQL=(psql -h /tmp/ras-twin-pg-sock -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -q
 if [ "$("${PSQL[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='twin'")" != 1 ]; then
   "${PSQL[@]}" -c "CREATE ROLE twin LOGIN PASSWORD 'twin' CREATEDB"
 fi
+# the audit tests create a throw-away application role and check its grants
+"${PSQL[@]}" -c "ALTER ROLE twin CREATEROLE"
 if [ "$("${PSQL[@]}" -c "SELECT 1 FROM pg_database WHERE datname='twin_test'")" != 1 ]; then
   "${PSQL[@]}" -c "CREATE DATABASE twin_test OWNER twin"
 fi

@@ -129,3 +129,45 @@ def test_concurrent_writers_on_postgres(pg_app):  # noqa: F811
     assert result.exit_code == 0 and "90 rows verified" in result.output
     with pg_app.app_context():
         init_db()  # idempotent on the chained log
+
+
+@pytest.mark.postgres
+def test_the_app_role_cannot_rewrite_the_audit_log(pg_app):  # noqa: F811
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import ProgrammingError
+
+    role = "twin_app_" + uuid.uuid4().hex[:8]
+    owner = pg_app.extensions["db_engine"]
+    with owner.begin() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD 'app-pass-1'")
+    try:
+        with pg_app.app_context():
+            audit("nurse", "GET", "/api/v1/patients", None, 200)
+        result = pg_app.test_cli_runner().invoke(args=["grant-app-role", role])
+        assert result.exit_code == 0, result.output
+        with owner.connect() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        url = owner.url.set(username=role, password="app-pass-1")
+        app_engine = create_engine(url, connect_args={"options": f"-c search_path={schema}"})
+        try:
+            with app_engine.begin() as conn:  # the service's writes work ...
+                audit_chain.append(conn, {"time": datetime.now(UTC), "actor": "svc",
+                                          "action": "read", "method": "GET", "path": "/",
+                                          "status": 200})
+                conn.execute(text("UPDATE patients SET version = version"))
+            for statement in ("UPDATE audit_log SET actor = 'mallory'",
+                              "DELETE FROM audit_log", "TRUNCATE audit_log"):
+                with (pytest.raises(ProgrammingError, match="permission denied"),
+                      app_engine.begin() as conn):  # ... rewriting the log does not
+                    conn.execute(text(statement))
+        finally:
+            app_engine.dispose()
+        assert _verify(pg_app).exit_code == 0
+    finally:
+        with owner.begin() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+            for what in ("ALL TABLES IN SCHEMA", "ALL SEQUENCES IN SCHEMA", "SCHEMA"):
+                conn.exec_driver_sql(f"REVOKE ALL ON {what} {schema} FROM {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")
