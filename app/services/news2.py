@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import g, has_app_context
 from sqlalchemy import func, select
 
 from app import codes, db, forecasting
@@ -33,6 +34,7 @@ from app.services.patients import (
     CLOCK_SKEW,
     get_patient,
     list_observations,
+    patient_version,
     record_observations,
 )
 from app.services.readings import DBP_NOT_BELOW_SBP
@@ -185,7 +187,17 @@ def _last_time(patient_id: str) -> datetime | None:
 
 
 def latest_set(patient_id: str, now: datetime | None = None) -> dict | None:
-    """The newest set (internal view: ``_news2`` is the News2 of a complete set), or None."""
+    """The newest set (internal view: ``_news2`` is the News2 of a complete set), or None.
+    Kept for the rest of the request (or app context) per patient data version: the ward
+    row and the status rules both ask for it."""
+    memo = g.setdefault("news2_latest_sets", {}) if has_app_context() else {}
+    key = (patient_id, patient_version(patient_id))
+    if key not in memo:
+        memo[key] = _latest_set(patient_id, now)
+    return memo[key]
+
+
+def _latest_set(patient_id: str, now: datetime | None) -> dict | None:
     last = _last_time(patient_id)
     if last is None:
         get_patient(patient_id)
