@@ -116,6 +116,9 @@ def login_user(name: str) -> None:
     user_id = db.session().scalar(select(User.id).where(User.name == name))
     if user_id is None:
         raise LookupError(name)
+    previous = session.get("sid")
+    if previous:  # a login over a live session ends that one (its cookie may be copied)
+        sessions.revoke(str(previous))
     sid = sessions.start(user_id, request.remote_addr)
     session.clear()
     session["sid"] = sid

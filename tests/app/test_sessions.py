@@ -181,3 +181,14 @@ def test_login_after_an_ended_session_works(app, log_in):
                                        "csrf_token": csrf})
     assert resp.status_code == 302
     assert client.get("/").status_code == 200
+
+
+def test_a_new_login_ends_the_session_it_replaces(app, log_in):
+    client, _ = log_in(app)
+    captured = _replay(app, client)
+    with client.session_transaction() as sess:
+        csrf = sess["csrf"]
+    resp = client.post("/login", data={"username": "dr-test", "password": "ward-round-7",
+                                       "csrf_token": csrf})
+    assert resp.status_code == 302 and client.get("/").status_code == 200
+    _ended(captured)
