@@ -67,7 +67,9 @@ class _ForecasterHolder:
             except Exception as exc:  # BundleError, missing file, S3 errors
                 current_app.logger.warning("model bundle not loaded",
                                            extra={"model_uri": uri, "error": str(exc)})
-                self._fail(f"model bundle {uri!r} could not be loaded: {exc}")
+                # the client sees no server path and no exception text (they are logged)
+                self._fail("the model bundle could not be loaded; an operator must check "
+                           "MODEL_URI (see the service log)")
             self.error = None
             return self.forecaster
 

@@ -21,7 +21,10 @@ def zone() -> ZoneInfo:
 def parse_local(raw: str) -> datetime:
     """A form's date and time as an aware UTC datetime (ValueError if not one)."""
     t = datetime.fromisoformat(raw)
-    return (t if t.tzinfo else t.replace(tzinfo=zone())).astimezone(UTC)
+    try:
+        return (t if t.tzinfo else t.replace(tzinfo=zone())).astimezone(UTC)
+    except OverflowError:  # e.g. year 1 in a zone east of UTC
+        raise ValueError("time out of range") from None
 
 
 def now_local() -> datetime:

@@ -191,7 +191,9 @@ def test_forecast_without_bundle_is_503(client, auth_headers):
                       headers=auth_headers).get_json()["id"]
     resp = client.get(f"/api/v1/patients/{pid}/forecast", headers=auth_headers)
     assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
-    assert "could not be loaded" in resp.get_json()["detail"]
+    detail = resp.get_json()["detail"]
+    assert "could not be loaded" in detail
+    assert "/" not in detail and "model" in detail  # no server path reaches the client
 
 
 def test_concurrent_requests_compute_a_forecast_once(model_app, api):

@@ -66,3 +66,11 @@ def test_unknown_zone_stops_start_up(tmp_path):
     with pytest.raises(RuntimeError, match="WARD_TIMEZONE"):
         create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
                     "MODEL_URI": str(tmp_path / "m"), "WARD_TIMEZONE": "Mars/Olympus"})
+
+
+def test_a_year_one_form_time_east_of_utc_is_refused_not_a_500(berlin):
+    _, client, csrf, _ = berlin
+    resp = client.post("/patients/new", data={
+        "age": "60", "renal_function": "normal", "glucose": "normal", "infected": "on",
+        "infection_onset": "0001-01-01T00:30", "csrf_token": csrf})
+    assert resp.status_code == 422  # year 1 in Berlin is before UTC's year 1: no 500
