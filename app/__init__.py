@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import (
     auth,
@@ -40,6 +41,16 @@ def _init_cors(app: Flask) -> None:
              expose_headers=["Location"])
 
 
+def _init_proxy(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_HOPS reverse proxies, the client address and scheme are the
+    ones they forwarded (werkzeug's ProxyFix); a forwarded header is ignored otherwise."""
+    hops = app.config.get("TRUSTED_PROXY_HOPS") or 0
+    if hops < 0:
+        raise RuntimeError("TRUSTED_PROXY_HOPS must be 0 or more")
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Application factory.
 
@@ -70,6 +81,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_bp)
     localtime.init_app(app)  # a WARD_TIMEZONE that is no IANA zone stops here
     app.add_url_rule("/metrics", "metrics", _metrics_view)
+    _init_proxy(app)
     _init_cors(app)
     if app.config["PRELOAD_MODEL"]:
         _preload_model(app)

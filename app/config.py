@@ -34,6 +34,10 @@ ENV_VARS: dict[str, EnvVar] = {
                                          "without a request"),
     "SESSION_MAX_HOURS": EnvVar("12", "a login session ends this many hours after the "
                                       "login, however active"),
+    "TRUSTED_PROXY_HOPS": EnvVar("0", "reverse proxies in front of the service whose "
+                                      "`X-Forwarded-For`/`-Proto` are believed (1 behind the "
+                                      "AWS load balancer); 0: the socket's peer is the client "
+                                      "(audit, login throttling)"),
     "CORS_ORIGINS": EnvVar(None, "comma-separated origins allowed to call the API from a "
                                  "browser"),
     "LOG_LEVEL": EnvVar("INFO", "logging level (logs are JSON lines on stdout)"),
@@ -122,6 +126,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "SESSION_IDLE_MINUTES": float(env("SESSION_IDLE_MINUTES") or 15),
         "SESSION_MAX_HOURS": float(env("SESSION_MAX_HOURS") or 12),
         "CORS_ORIGINS": [o.strip() for o in origins.split(",") if o.strip()],
+        "TRUSTED_PROXY_HOPS": int(env("TRUSTED_PROXY_HOPS") or 0),
         "LOG_LEVEL": (env("LOG_LEVEL") or "INFO").upper(),
         "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -42,7 +42,11 @@ def test_init_db_command(runner):
     assert "Initialized" in result.output
 
 
-def test_secret_key_required_outside_tests(monkeypatch):
+def test_secret_key_required_outside_tests(monkeypatch, tmp_path):
+    from app import config as app_config
+
     monkeypatch.delenv("SECRET_KEY", raising=False)
+    # no quick-start key file either (a local quick start in this checkout writes one)
+    monkeypatch.setattr(app_config, "SECRET_KEY_FILE", str(tmp_path / "absent-key"))
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app({"DATABASE_URL": "sqlite://"})

@@ -90,3 +90,20 @@ def test_reads_survive_a_killed_worker(tmp_path, model_bundle):
                       "MODEL_URI": model_bundle})
     reads = _rows(app, path="/api/v1/patients", action="read")
     assert len(reads) == 200
+
+
+@pytest.mark.parametrize("hops, expected", [(0, "127.0.0.1"), (1, "203.0.113.7")])
+def test_the_client_address_is_forwarded_only_by_a_trusted_proxy(tmp_path, hops, expected):
+    from app import create_app
+    from app.auth import issue_token
+    from app.db import init_db
+
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+                      "MODEL_URI": str(tmp_path / "model"), "TRUSTED_PROXY_HOPS": hops})
+    with app.app_context():
+        init_db()
+        token = issue_token("edge", "read")
+    app.test_client().get("/api/v1/patients", headers={
+        "Authorization": f"Bearer {token}", "X-Forwarded-For": "203.0.113.7"})
+    (row,) = _rows(app, path="/api/v1/patients")
+    assert row.client_addr == expected

@@ -153,9 +153,13 @@ def test_over_long_url_is_414_problem(client, auth_headers, path):
     _problem(client.get(path, headers=auth_headers), 414, "path")
 
 
-def test_gunicorn_lets_long_request_lines_reach_the_app():
+def test_gunicorn_lets_long_request_lines_reach_the_app(monkeypatch):
+    import os
+
     from gunicorn.config import Config
 
+    # importing the settings exports PRELOAD_MODEL and METRICS_DIR: keep them to this test
+    monkeypatch.setattr(os, "environ", os.environ.copy())
     from app import gunicorn_conf
 
     assert gunicorn_conf.limit_request_line >= 8190
