@@ -34,13 +34,20 @@ PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.login", "s
                               "web.static", "web.favicon"})
 
 
+#: requests the pages make by themselves (live updates): they do not keep a session alive,
+#: so a page left open still ends at the idle timeout
+PASSIVE_ENDPOINTS = frozenset({
+    "web.ward_events", "web.ward_rows_fragment", "web.ward_row_fragment",
+    "web.patient_live_fragment", "web.forecast_section", "web.whatif_section"})
+
+
 def _identity_from_session() -> tuple[Identity | None, bool]:
     """(identity, ended): ``ended`` when the cookie names a session the server refuses."""
     sid = session.get("sid")
     if not sid:
         # a cookie of the old kind (a bare user name) is no session any more
         return None, session.pop("user", None) is not None
-    ident = sessions.resolve(str(sid))
+    ident = sessions.resolve(str(sid), touch=request.endpoint not in PASSIVE_ENDPOINTS)
     if ident is None:
         session.pop("sid", None)
         return None, True

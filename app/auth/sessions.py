@@ -39,8 +39,9 @@ def start(user_id: int, client_addr: str | None) -> str:
     return sid
 
 
-def resolve(sid: str) -> Identity | None:
-    """The identity of a live session, else None (ended, unknown, or its user inactive)."""
+def resolve(sid: str, touch: bool = True) -> Identity | None:
+    """The identity of a live session, else None (ended, unknown, or its user inactive).
+    ``touch`` False (a page's own live update): the idle clock is not reset."""
     digest = hash_token(sid)
     row = db.session().execute(
         select(LoginSession.last_seen_at, LoginSession.expires_at, LoginSession.revoked_at,
@@ -54,7 +55,7 @@ def resolve(sid: str) -> Identity | None:
     idle, _ = _limits()
     if now >= row.expires_at or now - row.last_seen_at >= idle:
         return None
-    if (now - row.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
+    if touch and (now - row.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
         with db.get_engine().begin() as conn:
             conn.execute(update(LoginSession).where(LoginSession.id_sha256 == digest)
                          .values(last_seen_at=now))

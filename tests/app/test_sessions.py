@@ -192,3 +192,14 @@ def test_a_new_login_ends_the_session_it_replaces(app, log_in):
                                        "csrf_token": csrf})
     assert resp.status_code == 302 and client.get("/").status_code == 200
     _ended(captured)
+
+
+def test_a_page_left_open_still_times_out(app, log_in):
+    """The live updates a page makes by itself do not reset the idle clock."""
+    client, _ = log_in(app)
+    _shift(app, last_seen_at=timedelta(minutes=14))
+    before = _sessions(app)[0].last_seen_at
+    assert client.get("/ward/rows").status_code == 200  # live.js resync: passive
+    assert _sessions(app)[0].last_seen_at == before
+    _shift(app, last_seen_at=timedelta(minutes=2))  # 16 min since the clinician acted
+    _refused(client)
