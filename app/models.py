@@ -380,3 +380,18 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """A write's ``Idempotency-Key`` (``app.api.idempotency``): its request and response."""
+
+    __tablename__ = "idempotency_keys"
+
+    key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)  # caller+path+key
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    status: Mapped[int | None] = mapped_column(Integer)  # None while the first one runs
+    body: Mapped[str | None] = mapped_column(Text)
+    mimetype: Mapped[str | None] = mapped_column(String(128))
+    location: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

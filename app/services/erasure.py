@@ -24,6 +24,7 @@ from app.models import (
     AuditEvent,
     ForecastCache,
     ForecastRun,
+    IdempotencyKey,
     Observation,
     Patient,
     PatientChange,
@@ -58,6 +59,9 @@ def erase_patient(patient_id: str, actor: str) -> dict[str, int]:
     audit_ids = list(s.scalars(select(AuditEvent.id).where(or_(
         AuditEvent.patient_id == patient_id, AuditEvent.path.like(f"%{patient_id}%")))))
     erased_audit = audit_chain.chain_of(conn, audit_ids)  # ids and hashes, no values
+    counts[IdempotencyKey.__tablename__] = s.execute(delete(IdempotencyKey).where(or_(
+        IdempotencyKey.patient_id == patient_id, IdempotencyKey.location.like(f"%{patient_id}%"),
+        IdempotencyKey.body.like(f"%{patient_id}%")))).rowcount
     for table in BY_PATIENT:
         counts[table.__tablename__] = s.execute(
             delete(table).where(table.patient_id == patient_id)).rowcount
