@@ -11,7 +11,6 @@ from app import db
 from app.auth import issue_token
 from app.models import Observation
 
-
 T = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
 
 
