@@ -100,13 +100,18 @@ CLAIM_WAIT_S = 15.0
 CLAIM_POLL_S = 0.02
 
 
+def shared_digest(key: tuple) -> str:
+    """The shared (database) cache's row key of a result-cache key."""
+    return hashlib.sha256(repr(key).encode()).hexdigest()
+
+
 def shared_or_compute(key: tuple, patient_id: str, compute: Callable[[], dict]) -> dict:
     """The forecast from the shared (database) cache, else computed and stored there.
 
     Workers do not compute one forecast twice: the first to miss inserts an empty claim row,
     computes, then fills it in; the others poll for the body (up to CLAIM_WAIT_S, after which
     they compute it themselves, e.g. when the claimer died)."""
-    digest = hashlib.sha256(repr(key).encode()).hexdigest()
+    digest = shared_digest(key)
     engine = db.get_engine()
     deadline = time.monotonic() + CLAIM_WAIT_S
     claimed = False

@@ -45,9 +45,8 @@ class LastForecast:
         return datetime.fromisoformat(self.forecast["now"])
 
 
-def digest_of(key: tuple) -> str:
-    """The shared-cache row key of a result-cache key (as ``cache.shared_or_compute``)."""
-    return hashlib.sha256(repr(key).encode()).hexdigest()
+#: the shared-cache row key of a result-cache key
+digest_of = cache.shared_digest
 
 
 def _row(digest: str) -> tuple[dict, datetime] | None:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,7 +60,7 @@ def cached_forecast(patient_id: str) -> dict | None:
             return None
         found = cache.results().get(key)
         if found is None:  # the shared cache, keyed as cache.shared_or_compute keys it
-            digest = hashlib.sha256(repr(key).encode()).hexdigest()
+            digest = cache.shared_digest(key)
             with db.get_engine().connect() as conn:
                 body = conn.execute(select(ForecastCache.body)
                                     .where(ForecastCache.key_sha256 == digest)).scalar()

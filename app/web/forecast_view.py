@@ -88,7 +88,8 @@ def section(patient_id: str):
                            **forecast_context(patient_id, total > 0))
 
 
-def _png(data: bytes | None, etag: str, cache_control: str) -> Response:
+def png_response(data: bytes | None, etag: str, cache_control: str) -> Response:
+    """A plot: 304 when ``data`` is None (the browser has it), with its ETag."""
     resp = Response(status=304) if data is None else Response(data, mimetype="image/png")
     resp.set_etag(etag)
     resp.headers["Cache-Control"] = cache_control
@@ -105,7 +106,7 @@ def older_plot(patient_id: str, digest: str, panel: str):
         abort(404)
     etag = freshness.etag("older", patient_id, digest, panel)
     if etag in request.if_none_match:
-        return _png(None, etag, freshness.IMMUTABLE)
+        return png_response(None, etag, freshness.IMMUTABLE)
     key = ("older-plot", patient_id, digest, panel, freshness.CODE)
     data = cache.plots().get(key)
     if data is None:
@@ -117,7 +118,7 @@ def older_plot(patient_id: str, digest: str, panel: str):
         data = plots.render_forecast(fc, panel, "png")
         last_forecast.store_plot(patient_id, digest, panel, freshness.CODE, data)
     cache.plots().put(key, data)
-    return _png(data, etag, freshness.IMMUTABLE)
+    return png_response(data, etag, freshness.IMMUTABLE)
 
 
 def waveform_png(patient_id: str):
@@ -130,11 +131,11 @@ def waveform_png(patient_id: str):
            wave_in["time"].isoformat())
     etag = freshness.etag(*key)
     if etag in request.if_none_match:
-        return _png(None, etag, freshness.cache_control(patient_id, request.args.get("v")))
+        return png_response(None, etag, freshness.cache_control(patient_id, request.args.get("v")))
     hr = wave_in["hr"] if wave_in["hr"] is not None else 75.0
     wave = forecasting.pressure_waveform(wave_in["sbp"], wave_in["dbp"], hr)
     hr_text = f"HR {wave_in['hr']:.0f} /min" if wave_in["hr"] is not None else "no HR"
     title = (f"Last measured {wave_in['sbp']:.0f}/{wave_in['dbp']:.0f} mmHg, {hr_text}, at "
              f"{localtime.local(wave_in['time'])}")
-    return _png(plots.render_waveform(wave, title=title), etag,
+    return png_response(plots.render_waveform(wave, title=title), etag,
                 freshness.cache_control(patient_id, request.args.get("v")))

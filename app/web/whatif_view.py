@@ -13,6 +13,7 @@ from app import auth, cache, plots, services
 from app.errors import ApiError
 from app.schemas import RegimenIn
 from app.services import dosing, freshness, whatif_jobs
+from app.web import forecast_view
 
 
 def query_of(regimen: RegimenIn) -> dict[str, Any]:
@@ -58,10 +59,8 @@ def section(patient_id: str):
 
 
 def _png(patient_id: str, data: bytes | None, etag: str) -> Response:
-    resp = Response(status=304) if data is None else Response(data, mimetype="image/png")
-    resp.set_etag(etag)
-    resp.headers["Cache-Control"] = freshness.cache_control(patient_id, request.args.get("v"))
-    return resp
+    return forecast_view.png_response(
+        data, etag, freshness.cache_control(patient_id, request.args.get("v")))
 
 
 def whatif_png(patient_id: str):
